@@ -1,0 +1,472 @@
+//! The agent's configuration: built-in defaults, then a TOML file, then
+//! `FLEETWATCH_` environment variables, then command-line flags.
+//!
+//! [`Args`] is the command line (clap reads the environment variables for
+//! us); [`FileConfig`] is the TOML file; [`Config::load`] merges them into the
+//! validated [`Config`] the rest of the agent runs on.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use regex::Regex;
+use serde::Deserialize;
+
+/// Longest interval we accept; beyond it "offline" detection stops making sense.
+const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+/// Shortest interval we accept.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Errors that stop the agent from starting, each naming where the bad value came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{origin}: key `{key}`: {reason}")]
+    Invalid {
+        origin: String,
+        key: String,
+        reason: String,
+    },
+    #[error("no host id: set `host_id` or --host-id ({0})")]
+    NoHostId(String),
+}
+
+/// Command line of `fleetwatch-agent`. Every flag can also be set through the
+/// environment variable named beside it, and in the config file.
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "fleetwatch-agent",
+    version,
+    about = "Samples this host and its worker processes and streams the samples to a fleetwatch aggregator.",
+    long_about = "Samples this host (CPU, memory, filesystems, disk and network I/O, load) and the \
+worker processes named in its worker groups, and streams the samples over gRPC to a fleetwatch \
+aggregator. Samples the aggregator has not acknowledged are kept in a bounded buffer and resent \
+after a reconnect.\n\nPrecedence: flags, then FLEETWATCH_* environment variables, then the config \
+file, then built-in defaults."
+)]
+pub struct Args {
+    /// TOML config file (see deploy/agent.example.toml for every key).
+    #[arg(long, short = 'c', env = "FLEETWATCH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// gRPC address of the aggregator [default: http://127.0.0.1:7400].
+    #[arg(long, env = "FLEETWATCH_AGGREGATOR", value_name = "URL")]
+    pub aggregator: Option<String>,
+
+    /// Sampling interval, such as 1s, 500ms or 5m [default: 5s].
+    #[arg(long, env = "FLEETWATCH_INTERVAL", value_name = "DURATION")]
+    pub interval: Option<String>,
+
+    /// Identity of this host in the fleet [default: the contents of /etc/machine-id].
+    #[arg(long, env = "FLEETWATCH_HOST_ID", value_name = "ID")]
+    pub host_id: Option<String>,
+
+    /// A worker group whose processes' command lines match REGEX, with at
+    /// least MIN alive (default 1). Repeatable; adds to the groups of the
+    /// config file. Example: --worker 'celery=celery .* worker:4'
+    #[arg(long = "worker", value_name = "GROUP=REGEX[:MIN]")]
+    pub workers: Vec<String>,
+
+    /// Most bytes of unacknowledged samples kept while the aggregator is
+    /// unreachable; the oldest are dropped first [default: 64MiB].
+    #[arg(long, env = "FLEETWATCH_BUFFER_BYTES", value_name = "BYTES")]
+    pub buffer_bytes: Option<usize>,
+}
+
+/// The TOML file, as written by an operator.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub aggregator: Option<String>,
+    pub interval: Option<String>,
+    pub host_id: Option<String>,
+    pub buffer_bytes: Option<usize>,
+    #[serde(default)]
+    pub worker: Vec<WorkerGroupFile>,
+}
+
+/// One `[[worker]]` table of the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerGroupFile {
+    pub name: String,
+    /// Regular expression matched against the command line (arguments joined by spaces).
+    pub cmdline: Option<String>,
+    /// Exact process name (the kernel's 15-byte `comm`, or argv[0]'s file name).
+    pub process_name: Option<String>,
+    /// Exact path of the executable (needs permission to read /proc/PID/exe).
+    pub exe: Option<PathBuf>,
+    /// How many processes of the group must be alive (default 1).
+    pub min_alive: Option<u32>,
+}
+
+/// How a worker group recognises its processes.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    Cmdline(Regex),
+    ProcessName(String),
+    Exe(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerGroupConfig {
+    pub name: String,
+    pub matcher: Matcher,
+    pub min_alive: u32,
+}
+
+/// The validated configuration the agent runs on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub aggregator: String,
+    pub interval: Duration,
+    pub host_id: String,
+    pub buffer_bytes: usize,
+    pub workers: Vec<WorkerGroupConfig>,
+}
+
+impl Config {
+    /// Merges defaults, the config file named by `args`, and `args` itself.
+    pub fn load(args: &Args) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let file_origin = args
+            .config
+            .as_ref()
+            .map_or_else(|| "config".to_owned(), |p| p.display().to_string());
+        Self::merge(args, file, &file_origin, read_machine_id)
+    }
+
+    fn merge(
+        args: &Args,
+        file: FileConfig,
+        file_origin: &str,
+        machine_id: impl FnOnce() -> Result<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |origin: &str, key: &str, reason: String| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            key: key.to_owned(),
+            reason,
+        };
+
+        let aggregator = match (&args.aggregator, file.aggregator) {
+            (Some(url), _) => (url.clone(), "--aggregator"),
+            (None, Some(url)) => (url, file_origin),
+            (None, None) => ("http://127.0.0.1:7400".to_owned(), "default"),
+        };
+        let (aggregator, origin) = aggregator;
+        if !(aggregator.starts_with("http://") || aggregator.starts_with("https://")) {
+            return Err(invalid(
+                origin,
+                "aggregator",
+                format!("`{aggregator}` must start with http:// or https://"),
+            ));
+        }
+
+        let (interval, origin) = match (&args.interval, file.interval) {
+            (Some(text), _) => (text.clone(), "--interval"),
+            (None, Some(text)) => (text, file_origin),
+            (None, None) => ("5s".to_owned(), "default"),
+        };
+        let interval = parse_duration(&interval).map_err(|e| invalid(origin, "interval", e))?;
+        if !(MIN_INTERVAL..=MAX_INTERVAL).contains(&interval) {
+            return Err(invalid(
+                origin,
+                "interval",
+                format!(
+                    "{} is outside {}..={}",
+                    humantime::format_duration(interval),
+                    humantime::format_duration(MIN_INTERVAL),
+                    humantime::format_duration(MAX_INTERVAL)
+                ),
+            ));
+        }
+
+        let (host_id, origin) = match (&args.host_id, file.host_id) {
+            (Some(id), _) => (id.clone(), "--host-id"),
+            (None, Some(id)) => (id, file_origin),
+            (None, None) => (
+                machine_id().map_err(ConfigError::NoHostId)?,
+                "/etc/machine-id",
+            ),
+        };
+        validate_host_id(&host_id).map_err(|e| invalid(origin, "host_id", e))?;
+
+        let buffer_bytes = args.buffer_bytes.or(file.buffer_bytes).unwrap_or(64 << 20);
+        if buffer_bytes < 64 << 10 {
+            return Err(invalid(
+                file_origin,
+                "buffer_bytes",
+                "must be at least 65536".to_owned(),
+            ));
+        }
+
+        let mut workers = Vec::new();
+        for (i, group) in file.worker.into_iter().enumerate() {
+            let key = format!("worker[{i}]");
+            workers.push(group_from_file(group).map_err(|e| invalid(file_origin, &key, e))?);
+        }
+        for spec in &args.workers {
+            workers.push(parse_worker_flag(spec).map_err(|e| invalid("--worker", spec, e))?);
+        }
+        for (i, group) in workers.iter().enumerate() {
+            if workers[..i].iter().any(|g| g.name == group.name) {
+                return Err(invalid(
+                    file_origin,
+                    "worker.name",
+                    format!("worker group `{}` is defined twice", group.name),
+                ));
+            }
+        }
+
+        Ok(Self {
+            aggregator,
+            interval,
+            host_id,
+            buffer_bytes,
+            workers,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn read_machine_id() -> Result<String, String> {
+    let text =
+        std::fs::read_to_string("/etc/machine-id").map_err(|e| format!("/etc/machine-id: {e}"))?;
+    Ok(text.trim().to_owned())
+}
+
+/// Parses durations such as `1s`, `500ms`, `5m`, `1h 30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| format!("`{text}` is not a duration: {e}"))
+}
+
+/// Host ids go into URLs and logs: keep them to a safe alphabet.
+pub fn validate_host_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 128 {
+        return Err("must be 1 to 128 characters".to_owned());
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Err(format!(
+            "`{id}` may contain only letters, digits, `.`, `-` and `_`"
+        ));
+    }
+    Ok(())
+}
+
+fn validate_group_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err("a worker group name must be 1 to 64 characters".to_owned());
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Err(format!(
+            "worker group name `{name}` may contain only letters, digits, `.`, `-` and `_`"
+        ));
+    }
+    Ok(())
+}
+
+fn compile(regex: &str) -> Result<Regex, String> {
+    Regex::new(regex).map_err(|e| format!("bad regular expression: {e}"))
+}
+
+fn group_from_file(group: WorkerGroupFile) -> Result<WorkerGroupConfig, String> {
+    validate_group_name(&group.name)?;
+    let matcher = match (group.cmdline, group.process_name, group.exe) {
+        (Some(re), None, None) => Matcher::Cmdline(compile(&re)?),
+        (None, Some(name), None) => Matcher::ProcessName(name),
+        (None, None, Some(path)) => Matcher::Exe(path),
+        _ => {
+            return Err(format!(
+                "worker group `{}` needs exactly one of `cmdline`, `process_name`, `exe`",
+                group.name
+            ));
+        }
+    };
+    Ok(WorkerGroupConfig {
+        name: group.name,
+        matcher,
+        min_alive: group.min_alive.unwrap_or(1),
+    })
+}
+
+/// Parses `GROUP=REGEX[:MIN]`. The regex may itself contain `:`; only a
+/// trailing `:` followed by digits is read as the minimum.
+fn parse_worker_flag(spec: &str) -> Result<WorkerGroupConfig, String> {
+    let (name, rest) = spec
+        .split_once('=')
+        .ok_or_else(|| "expected GROUP=REGEX[:MIN]".to_owned())?;
+    validate_group_name(name)?;
+    let (regex, min_alive) = match rest.rsplit_once(':') {
+        Some((re, min)) if !min.is_empty() && min.bytes().all(|b| b.is_ascii_digit()) => (
+            re,
+            min.parse::<u32>()
+                .map_err(|e| format!("bad minimum `{min}`: {e}"))?,
+        ),
+        _ => (rest, 1),
+    };
+    if regex.is_empty() {
+        return Err("the regular expression is empty".to_owned());
+    }
+    Ok(WorkerGroupConfig {
+        name: name.to_owned(),
+        matcher: Matcher::Cmdline(compile(regex)?),
+        min_alive,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_machine_id() -> Result<String, String> {
+        Err("no machine id in tests".to_owned())
+    }
+
+    fn args(list: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("fleetwatch-agent").chain(list.iter().copied()))
+            .expect("args parse")
+    }
+
+    #[test]
+    fn defaults_apply_without_file() {
+        let cfg = Config::merge(
+            &args(&["--host-id", "h1"]),
+            FileConfig::default(),
+            "f",
+            no_machine_id,
+        )
+        .expect("valid");
+        assert_eq!(cfg.aggregator, "http://127.0.0.1:7400");
+        assert_eq!(cfg.interval, Duration::from_secs(5));
+        assert_eq!(cfg.host_id, "h1");
+        assert!(cfg.workers.is_empty());
+    }
+
+    #[test]
+    fn machine_id_is_the_default_host_id() {
+        let cfg = Config::merge(&args(&[]), FileConfig::default(), "f", || {
+            Ok("abc123".to_owned())
+        })
+        .expect("valid");
+        assert_eq!(cfg.host_id, "abc123");
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            aggregator = "http://agg:7400"
+            interval = "10s"
+            host_id = "from-file"
+            [[worker]]
+            name = "queue"
+            process_name = "celery"
+            min_alive = 3
+            "#,
+        )
+        .expect("toml");
+        let cfg = Config::merge(
+            &args(&["--interval", "500ms", "--worker", "web=^gunicorn .*:2"]),
+            file,
+            "agent.toml",
+            no_machine_id,
+        )
+        .expect("valid");
+        assert_eq!(cfg.aggregator, "http://agg:7400");
+        assert_eq!(cfg.interval, Duration::from_millis(500));
+        assert_eq!(cfg.host_id, "from-file");
+        assert_eq!(cfg.workers.len(), 2);
+        assert_eq!(cfg.workers[0].min_alive, 3);
+        assert!(matches!(&cfg.workers[0].matcher, Matcher::ProcessName(n) if n == "celery"));
+        assert_eq!(cfg.workers[1].name, "web");
+        assert_eq!(cfg.workers[1].min_alive, 2);
+        assert!(
+            matches!(&cfg.workers[1].matcher, Matcher::Cmdline(re) if re.as_str() == "^gunicorn .*")
+        );
+    }
+
+    #[test]
+    fn worker_flag_keeps_colons_in_regex() {
+        let g = parse_worker_flag("dummies=^sleep 3600$:200").expect("valid");
+        assert_eq!(g.min_alive, 200);
+        let g = parse_worker_flag("api=http://x:y").expect("valid");
+        assert_eq!(g.min_alive, 1);
+        assert!(matches!(&g.matcher, Matcher::Cmdline(re) if re.as_str() == "http://x:y"));
+        assert!(parse_worker_flag("noequals").is_err());
+        assert!(parse_worker_flag("bad name=x").is_err());
+        assert!(parse_worker_flag("g=(unclosed").is_err());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = toml::from_str::<FileConfig>("intervall = \"1s\"").expect_err("unknown key");
+        assert!(err.to_string().contains("intervall"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let cases = [
+            ("interval = \"fast\"", "interval"),
+            ("interval = \"2h\"", "interval"),
+            ("interval = \"10ms\"", "interval"),
+            ("aggregator = \"agg:7400\"", "aggregator"),
+            ("host_id = \"has space\"", "host_id"),
+            ("[[worker]]\nname = \"a\"", "worker[0]"),
+            (
+                "[[worker]]\nname = \"a\"\ncmdline = \"x\"\nexe = \"/bin/x\"",
+                "worker[0]",
+            ),
+            ("[[worker]]\nname = \"a\"\ncmdline = \"(\"", "worker[0]"),
+            (
+                "[[worker]]\nname = \"a\"\ncmdline = \"x\"\n[[worker]]\nname = \"a\"\ncmdline = \"y\"",
+                "worker.name",
+            ),
+        ];
+        for (text, key) in cases {
+            let file: FileConfig = toml::from_str(&format!("host_id = \"h\"\n{text}"))
+                .or_else(|_| toml::from_str(text))
+                .expect("toml");
+            let err = Config::merge(&args(&[]), file, "agent.toml", no_machine_id)
+                .expect_err(text)
+                .to_string();
+            assert!(err.contains(&format!("`{key}`")), "{text}: {err}");
+            assert!(
+                err.starts_with("agent.toml") || err.starts_with("default"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_file_is_reported_with_its_path() {
+        let err = Config::load(&args(&["--config", "/nonexistent/agent.toml"]))
+            .expect_err("missing file")
+            .to_string();
+        assert!(err.contains("/nonexistent/agent.toml"), "{err}");
+    }
+}

@@ -1,0 +1,99 @@
+//! fleetwatch agent: samples this host and its worker processes every
+//! interval and streams the samples to the aggregator.
+//!
+//! - [`config`]: defaults, TOML file, environment and flags, merged and checked.
+//! - [`collect`]: the collectors (system metrics via sysinfo, worker groups via /proc).
+//! - [`spool`]: the bounded buffer of unacknowledged samples.
+//! - [`shipper`]: the gRPC stream, acks, reconnects with backoff.
+//!
+//! [`run`] wires them: a sampling task that never waits on the network
+//! feeds the shipper through an unbounded channel; the shipper applies the
+//! byte bound.
+
+pub mod collect;
+pub mod config;
+pub mod shipper;
+pub mod spool;
+
+use fleetwatch_proto::{Hello, WorkerGroup};
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read system information: {0}")]
+    Sysinfo(#[from] sysinfo::Error),
+    #[error("bad aggregator address: {0}")]
+    Endpoint(#[from] tonic::transport::Error),
+}
+
+/// What the agent says about itself when it connects.
+fn hello(config: &Config, collector: &mut collect::Collector) -> Hello {
+    let cpu_count = collector.system().cpu_count();
+    let memory_total_bytes = collector.system().memory_total();
+    Hello {
+        host_id: config.host_id.clone(),
+        hostname: sysinfo::System::host_name().unwrap_or_default(),
+        os: sysinfo::System::long_os_version().unwrap_or_default(),
+        kernel: sysinfo::System::kernel_version().unwrap_or_default(),
+        cpu_count,
+        memory_total_bytes,
+        agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+        interval_ms: u32::try_from(config.interval.as_millis()).unwrap_or(u32::MAX),
+        worker_groups: config
+            .workers
+            .iter()
+            .map(|g| WorkerGroup {
+                name: g.name.clone(),
+                min_alive: g.min_alive,
+            })
+            .collect(),
+    }
+}
+
+/// Runs the agent until `shutdown` is cancelled, then gives the aggregator a
+/// moment to acknowledge what is buffered.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
+    let mut collector = collect::Collector::new(config.workers.clone())?;
+    let hello = hello(&config, &mut collector);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let shipper = shipper::Shipper::new(
+        &config.aggregator,
+        hello,
+        config.buffer_bytes,
+        rx,
+        shutdown.clone(),
+    )?;
+    tracing::info!(
+        host_id = %config.host_id,
+        aggregator = %config.aggregator,
+        interval_ms = config.interval.as_millis() as u64,
+        worker_groups = config.workers.len(),
+        "agent started"
+    );
+    let shipper = tokio::spawn(shipper.run());
+
+    let mut ticker = tokio::time::interval(config.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = ticker.tick() => {
+                let sample = collector.sample();
+                if tx.send(sample).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(tx);
+    match shipper.await {
+        Ok(0) => tracing::info!("agent stopped; every sample acknowledged"),
+        Ok(pending) => tracing::warn!(pending, "agent stopped with unacknowledged samples"),
+        Err(e) => tracing::error!(error = %e, "shipper task failed"),
+    }
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! Streams samples to the aggregator over one gRPC `Connect` stream.
+//!
+//! The shipper owns the [`Spool`]. It takes samples from the sampler through
+//! a channel that never blocks the sampler, sends batches as the stream has
+//! room, forgets a batch when its `Ack` arrives, and on any failure
+//! reconnects with jittered exponential backoff and resends every batch
+//! still unacknowledged.
+
+use std::time::Duration;
+
+use fleetwatch_proto::{
+    AgentMessage, Hello, IngestClient, REJECTED_SEQ_METADATA, Sample, agent_message,
+    aggregator_message,
+};
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Endpoint;
+
+use crate::spool::Spool;
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const MIN_BACKOFF: Duration = Duration::from_millis(250);
+/// How long shutdown waits for the aggregator to acknowledge what it has.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Jittered exponential backoff: each failure doubles the ceiling, and the
+/// wait is drawn between half the ceiling and the ceiling.
+#[derive(Debug)]
+pub struct Backoff {
+    ceiling: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            ceiling: MIN_BACKOFF,
+        }
+    }
+}
+
+impl Backoff {
+    pub fn next_delay(&mut self) -> Duration {
+        let ceiling = self.ceiling;
+        self.ceiling = (self.ceiling * 2).min(MAX_BACKOFF);
+        let half = ceiling / 2;
+        half + rand::rng().random_range(Duration::ZERO..=half)
+    }
+
+    pub fn reset(&mut self) {
+        self.ceiling = MIN_BACKOFF;
+    }
+}
+
+/// Why a connection ended.
+enum Ended {
+    Shutdown,
+    Failed(String),
+}
+
+pub struct Shipper {
+    endpoint: Endpoint,
+    hello: Hello,
+    spool: Spool,
+    samples: mpsc::UnboundedReceiver<Sample>,
+    shutdown: CancellationToken,
+}
+
+impl Shipper {
+    pub fn new(
+        aggregator: &str,
+        hello: Hello,
+        buffer_bytes: usize,
+        samples: mpsc::UnboundedReceiver<Sample>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, tonic::transport::Error> {
+        let endpoint = Endpoint::from_shared(aggregator.to_owned())?
+            .connect_timeout(Duration::from_secs(5))
+            .http2_keep_alive_interval(Duration::from_secs(15))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
+        Ok(Self {
+            endpoint,
+            hello,
+            spool: Spool::new(buffer_bytes),
+            samples,
+            shutdown,
+        })
+    }
+
+    /// Runs until shutdown; returns the number of samples never acknowledged.
+    pub async fn run(mut self) -> usize {
+        let mut backoff = Backoff::default();
+        loop {
+            match self.connection(&mut backoff).await {
+                Ended::Shutdown => break,
+                Ended::Failed(reason) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(
+                        %reason,
+                        retry_in_ms = delay.as_millis() as u64,
+                        pending_samples = self.spool.pending_samples(),
+                        "aggregator connection lost"
+                    );
+                    let sleep = tokio::time::sleep(delay);
+                    tokio::pin!(sleep);
+                    loop {
+                        tokio::select! {
+                            () = self.shutdown.cancelled() => return self.spool.pending_samples(),
+                            () = &mut sleep => break,
+                            Some(sample) = self.samples.recv() => self.spool.push(sample),
+                        }
+                    }
+                }
+            }
+        }
+        self.spool.pending_samples()
+    }
+
+    /// One connection: connect, say hello, stream batches, take acks.
+    async fn connection(&mut self, backoff: &mut Backoff) -> Ended {
+        let endpoint = self.endpoint.clone();
+        let connect = endpoint.connect();
+        tokio::pin!(connect);
+        let channel = loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => return Ended::Shutdown,
+                Some(sample) = self.samples.recv() => self.spool.push(sample),
+                result = &mut connect => match result {
+                    Ok(channel) => break channel,
+                    Err(e) => return Ended::Failed(format!("connect {}: {}", endpoint.uri(), source_chain(&e))),
+                },
+            }
+        };
+
+        let (out_tx, out_rx) = mpsc::channel::<AgentMessage>(16);
+        let hello = AgentMessage {
+            msg: Some(agent_message::Msg::Hello(self.hello.clone())),
+        };
+        if out_tx.send(hello).await.is_err() {
+            return Ended::Failed("stream closed before hello".to_owned());
+        }
+        let mut client = IngestClient::new(channel)
+            .max_decoding_message_size(1 << 20)
+            .max_encoding_message_size(16 << 20);
+        let call = client.connect(ReceiverStream::new(out_rx));
+        tokio::pin!(call);
+        let mut inbound = loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => return Ended::Shutdown,
+                Some(sample) = self.samples.recv() => self.spool.push(sample),
+                result = &mut call => match result {
+                    Ok(response) => break response.into_inner(),
+                    Err(status) => return self.refused(status),
+                },
+            }
+        };
+        tracing::info!(aggregator = %self.endpoint.uri(), pending_samples = self.spool.pending_samples(), "connected");
+        self.spool.mark_all_unsent();
+
+        let mut draining: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+        loop {
+            if draining.is_some() && self.spool.is_empty() {
+                return Ended::Shutdown;
+            }
+            tokio::select! {
+                () = self.shutdown.cancelled(), if draining.is_none() => {
+                    // Take the last samples, then wait a little for their acks.
+                    while let Ok(sample) = self.samples.try_recv() {
+                        self.spool.push(sample);
+                    }
+                    draining = Some(Box::pin(tokio::time::sleep(FLUSH_TIMEOUT)));
+                }
+                () = async { if let Some(d) = draining.as_mut() { d.await } }, if draining.is_some() => {
+                    return Ended::Shutdown;
+                }
+                Some(sample) = self.samples.recv(), if draining.is_none() => self.spool.push(sample),
+                permit = out_tx.reserve(), if self.spool.has_unsent() => match permit {
+                    Ok(permit) => {
+                        if let Some(batch) = self.spool.next_unsent() {
+                            permit.send(AgentMessage { msg: Some(agent_message::Msg::Batch(batch)) });
+                        }
+                    }
+                    Err(_) => return Ended::Failed("outbound stream closed".to_owned()),
+                },
+                message = inbound.message() => match message {
+                    Ok(Some(msg)) => match msg.msg {
+                        Some(aggregator_message::Msg::Ack(ack)) => {
+                            if self.spool.ack(ack.seq) {
+                                backoff.reset();
+                            }
+                        }
+                        None => tracing::debug!("ignoring an empty or unknown message from the aggregator"),
+                    },
+                    Ok(None) => return Ended::Failed("aggregator closed the stream".to_owned()),
+                    Err(status) => return self.refused(status),
+                },
+            }
+        }
+    }
+
+    /// Handles an error status; a batch refused as invalid is dropped.
+    fn refused(&mut self, status: tonic::Status) -> Ended {
+        if status.code() == tonic::Code::InvalidArgument
+            && let Some(seq) = status
+                .metadata()
+                .get(REJECTED_SEQ_METADATA)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+            && let Some(samples) = self.spool.reject(seq)
+        {
+            tracing::error!(
+                seq,
+                samples,
+                reason = status.message(),
+                "aggregator refused a batch as invalid; dropped it"
+            );
+        }
+        Ended::Failed(format!("{:?}: {}", status.code(), status.message()))
+    }
+}
+
+/// The error and its causes on one line: tonic's transport errors hide the
+/// useful part ("connection refused") in their source.
+fn source_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_resets() {
+        let mut backoff = Backoff::default();
+        let mut last_ceiling = Duration::ZERO;
+        for _ in 0..12 {
+            let ceiling = backoff.ceiling;
+            let delay = backoff.next_delay();
+            assert!(
+                delay >= ceiling / 2 && delay <= ceiling,
+                "{delay:?} vs {ceiling:?}"
+            );
+            assert!(ceiling >= last_ceiling);
+            last_ceiling = ceiling;
+        }
+        assert_eq!(backoff.ceiling, MAX_BACKOFF);
+        backoff.reset();
+        assert!(backoff.next_delay() <= MIN_BACKOFF);
+    }
+}
