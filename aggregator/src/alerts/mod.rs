@@ -1,0 +1,1 @@
+//! Alerting: rules, the evaluation engine, notifications.

@@ -1,0 +1,56 @@
+//! `/health` and `/api/hosts`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiResult;
+use crate::store::HostRecord;
+
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let db_ok = state.store.ping().await;
+    let status = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "status": if db_ok { "ok" } else { "degraded" },
+            "version": env!("CARGO_PKG_VERSION"),
+            "database": if db_ok { "ok" } else { "unreachable" },
+            "agents_connected": state.connected.count(),
+            "uptime_secs": state.started.elapsed().as_secs(),
+        })),
+    )
+}
+
+/// A host with whether its agent is connected now.
+#[derive(Serialize)]
+pub struct HostView {
+    #[serde(flatten)]
+    pub record: HostRecord,
+    pub online: bool,
+    pub status: &'static str,
+}
+
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<HostView>>> {
+    let hosts = state.store.hosts().await?;
+    Ok(Json(
+        hosts
+            .into_iter()
+            .map(|record| {
+                let online = state.connected.contains(&record.info.host_id);
+                HostView {
+                    record,
+                    online,
+                    status: if online { "online" } else { "offline" },
+                }
+            })
+            .collect(),
+    ))
+}

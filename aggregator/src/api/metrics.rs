@@ -1,0 +1,108 @@
+//! `/api/metrics/current` and `/api/metrics/history`.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::params::{parse_step, parse_time};
+use crate::model::{TimestampMs, now_ms};
+use crate::store::history::{self, Metric};
+use crate::store::{Bucket, CurrentSample};
+
+#[derive(Debug, Deserialize)]
+pub struct HostParam {
+    pub host: Option<String>,
+}
+
+/// Checks that `host` names a known host; 404 otherwise.
+pub async fn require_host(state: &AppState, host: &str) -> ApiResult<()> {
+    match state.store.host(host).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::unknown_host(host)),
+    }
+}
+
+pub async fn current(
+    State(state): State<AppState>,
+    query: Result<Query<HostParam>, QueryRejection>,
+) -> ApiResult<Json<Vec<CurrentSample>>> {
+    let Query(params) = query?;
+    if let Some(host) = &params.host {
+        require_host(&state, host).await?;
+    }
+    Ok(Json(state.store.current(params.host.as_deref()).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryParams {
+    pub host: Option<String>,
+    pub metric: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub step: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct History {
+    pub host: String,
+    pub metric: String,
+    pub from: TimestampMs,
+    pub to: TimestampMs,
+    pub step_ms: i64,
+    pub buckets: Vec<Bucket>,
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    query: Result<Query<HistoryParams>, QueryRejection>,
+) -> ApiResult<Json<History>> {
+    let Query(params) = query?;
+    let host = params
+        .host
+        .ok_or_else(|| ApiError::bad_param("host", "is required"))?;
+    let metric_name = params
+        .metric
+        .ok_or_else(|| ApiError::bad_param("metric", "is required"))?;
+    let metric = Metric::parse(&metric_name).map_err(|e| ApiError::bad_param("metric", e))?;
+    let now = now_ms();
+    let to = match &params.to {
+        Some(v) => parse_time("to", v, now)?,
+        None => now,
+    };
+    let from = match &params.from {
+        Some(v) => parse_time("from", v, now)?,
+        None => to - 3_600_000,
+    };
+    if from >= to {
+        return Err(ApiError::bad_param("from", "must be before `to`"));
+    }
+    let step_ms = match &params.step {
+        Some(v) => parse_step("step", v)?,
+        None => history::default_step_ms(to - from),
+    };
+    if (to - from) / step_ms > history::MAX_POINTS {
+        return Err(ApiError::bad_param(
+            "step",
+            format!(
+                "gives more than {} buckets for this window; use a larger step",
+                history::MAX_POINTS
+            ),
+        ));
+    }
+    require_host(&state, &host).await?;
+    let buckets = state
+        .store
+        .history(&host, &metric, from, to, step_ms)
+        .await?;
+    Ok(Json(History {
+        host,
+        metric: metric_name,
+        from,
+        to,
+        step_ms,
+        buckets,
+    }))
+}

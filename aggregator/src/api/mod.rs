@@ -1,0 +1,58 @@
+//! The HTTP API (axum): health, hosts, current and historical metrics,
+//! worker status. Every answer is JSON, errors included.
+//!
+//! - [`error`]: the JSON error type.
+//! - [`hosts`]: `/health` and `/api/hosts`.
+//! - [`metrics`]: `/api/metrics/current` and `/api/metrics/history`.
+//! - [`workers`]: `/api/workers/status`.
+//! - [`params`]: parsing of times and durations in query strings.
+
+pub mod error;
+pub mod hosts;
+pub mod metrics;
+pub mod params;
+pub mod workers;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::http::{HeaderValue, Uri, header};
+use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::hub::Hub;
+use crate::ingest::Connected;
+use crate::store::SqliteStore;
+use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: SqliteStore,
+    pub connected: Connected,
+    pub hub: Hub,
+    pub started: Instant,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(hosts::health))
+        .route("/api/hosts", get(hosts::list))
+        .route("/api/metrics/current", get(metrics::current))
+        .route("/api/metrics/history", get(metrics::history))
+        .route("/api/workers/status", get(workers::status))
+        .fallback(not_found)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no such endpoint: {}", uri.path()))
+}

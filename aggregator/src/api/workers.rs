@@ -1,0 +1,77 @@
+//! `/api/workers/status`: per host and worker group, the workers alive in
+//! the host's newest sample, the group's minimum and whether it is met.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use serde::Serialize;
+
+use super::AppState;
+use super::error::ApiResult;
+use super::metrics::{HostParam, require_host};
+use crate::model::{TimestampMs, Worker};
+
+#[derive(Debug, Serialize)]
+pub struct HostWorkers {
+    pub host_id: String,
+    pub online: bool,
+    /// Time of the sample the groups come from; null before the first sample.
+    pub timestamp_ms: Option<TimestampMs>,
+    pub groups: Vec<GroupView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GroupView {
+    pub name: String,
+    pub min_alive: u32,
+    pub alive: u32,
+    /// Whether at least `min_alive` workers are alive.
+    pub met: bool,
+    pub restarts: u64,
+    pub workers: Vec<Worker>,
+}
+
+pub async fn status(
+    State(state): State<AppState>,
+    query: Result<Query<HostParam>, QueryRejection>,
+) -> ApiResult<Json<Vec<HostWorkers>>> {
+    let Query(params) = query?;
+    let host_ids = match params.host {
+        Some(host) => {
+            require_host(&state, &host).await?;
+            vec![host]
+        }
+        None => state
+            .store
+            .hosts()
+            .await?
+            .into_iter()
+            .map(|h| h.info.host_id)
+            .collect(),
+    };
+    let mut out = Vec::with_capacity(host_ids.len());
+    for host_id in host_ids {
+        let latest = state.store.worker_groups(&host_id).await?;
+        let (timestamp_ms, groups) = match latest {
+            Some((ts, groups)) => (Some(ts), groups),
+            None => (None, Vec::new()),
+        };
+        out.push(HostWorkers {
+            online: state.connected.contains(&host_id),
+            host_id,
+            timestamp_ms,
+            groups: groups
+                .into_iter()
+                .map(|g| GroupView {
+                    met: g.status.alive >= g.status.min_alive,
+                    name: g.status.name,
+                    min_alive: g.status.min_alive,
+                    alive: g.status.alive,
+                    restarts: g.status.restarts,
+                    workers: g.workers,
+                })
+                .collect(),
+        });
+    }
+    Ok(Json(out))
+}

@@ -1,0 +1,483 @@
+//! The ingest edge: checks every field of what an agent sent and turns the
+//! wire types into the aggregator's own. Nothing from an agent is trusted:
+//! numbers must be finite and in range, strings bounded, lists bounded,
+//! timestamps near now. The error names the field and says what is wrong.
+
+use fleetwatch_proto as wire;
+
+use crate::model::{
+    Filesystem, GroupStatus, HostInfo, Sample, SystemMetrics, TimestampMs, Worker, WorkerGroup,
+};
+
+/// Largest gRPC message the aggregator decodes.
+pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
+pub const MAX_SAMPLES_PER_BATCH: usize = 1000;
+pub const MAX_WORKERS_PER_SAMPLE: usize = 1024;
+pub const MAX_GROUPS: usize = 256;
+pub const MAX_FILESYSTEMS: usize = 256;
+pub const MAX_CORES: usize = 4096;
+pub const MAX_CMDLINE: usize = 4096;
+/// Longest ordinary string (names, versions, devices).
+pub const MAX_TEXT: usize = 256;
+pub const MAX_PATH: usize = 1024;
+/// How far ahead of the aggregator's clock a sample may be.
+pub const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
+/// How old a sample may be (an agent that buffered through a long outage).
+pub const MAX_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// What is wrong with a message, naming the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct Invalid {
+    pub field: String,
+    pub reason: String,
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Invalid {
+    Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Identifiers (host ids, worker group names) go into URLs, SQL parameters
+/// and the page: a small alphabet, bounded length.
+pub fn check_id(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
+    if value.is_empty() || value.len() > max {
+        return Err(invalid(field, format!("must be 1 to {max} characters")));
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Err(invalid(
+            field,
+            "may contain only letters, digits, `.`, `-` and `_`",
+        ));
+    }
+    Ok(())
+}
+
+fn text(field: &str, value: String, max: usize) -> Result<String, Invalid> {
+    if value.len() > max {
+        return Err(invalid(
+            field,
+            format!("is {} bytes, more than {max}", value.len()),
+        ));
+    }
+    Ok(value)
+}
+
+fn number(field: &str, value: f64, max: f64) -> Result<f64, Invalid> {
+    if !value.is_finite() {
+        return Err(invalid(field, format!("is not a finite number ({value})")));
+    }
+    if value < 0.0 {
+        return Err(invalid(field, format!("is negative ({value})")));
+    }
+    if value > max {
+        return Err(invalid(field, format!("is {value}, more than {max}")));
+    }
+    Ok(value)
+}
+
+/// A percentage; a hair over 100 (rounding in the kernel's counters) is clamped.
+fn percent(field: &str, value: f64) -> Result<f64, Invalid> {
+    Ok(number(field, value, 101.0)?.min(100.0))
+}
+
+fn bounded<T>(field: &str, list: &[T], max: usize) -> Result<(), Invalid> {
+    if list.len() > max {
+        Err(invalid(
+            field,
+            format!("has {} entries, more than {max}", list.len()),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+pub fn hello(h: wire::Hello) -> Result<HostInfo, Invalid> {
+    check_id("hello.host_id", &h.host_id, 128)?;
+    if !(100..=3_600_000).contains(&h.interval_ms) {
+        return Err(invalid(
+            "hello.interval_ms",
+            format!("{} is outside 100..=3600000", h.interval_ms),
+        ));
+    }
+    if h.cpu_count > 65_536 {
+        return Err(invalid("hello.cpu_count", "is more than 65536"));
+    }
+    bounded("hello.worker_groups", &h.worker_groups, MAX_GROUPS)?;
+    let mut worker_groups = Vec::with_capacity(h.worker_groups.len());
+    for (i, g) in h.worker_groups.into_iter().enumerate() {
+        check_id(&format!("hello.worker_groups[{i}].name"), &g.name, 64)?;
+        worker_groups.push(WorkerGroup {
+            name: g.name,
+            min_alive: g.min_alive,
+        });
+    }
+    Ok(HostInfo {
+        host_id: h.host_id,
+        hostname: text("hello.hostname", h.hostname, MAX_TEXT)?,
+        os: text("hello.os", h.os, MAX_TEXT)?,
+        kernel: text("hello.kernel", h.kernel, MAX_TEXT)?,
+        cpu_count: h.cpu_count,
+        memory_total_bytes: h.memory_total_bytes,
+        agent_version: text("hello.agent_version", h.agent_version, MAX_TEXT)?,
+        interval_ms: h.interval_ms,
+        worker_groups,
+    })
+}
+
+/// Checks and converts a batch's samples; `now_ms` is the aggregator's clock.
+pub fn batch(b: wire::Batch, now_ms: TimestampMs) -> Result<Vec<Sample>, Invalid> {
+    if b.samples.is_empty() {
+        return Err(invalid("batch.samples", "is empty"));
+    }
+    bounded("batch.samples", &b.samples, MAX_SAMPLES_PER_BATCH)?;
+    b.samples
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| sample(&format!("samples[{i}]"), s, now_ms))
+        .collect()
+}
+
+fn sample(at: &str, s: wire::Sample, now_ms: TimestampMs) -> Result<Sample, Invalid> {
+    let ts = s.timestamp_ms;
+    if ts > now_ms + MAX_FUTURE_MS {
+        return Err(invalid(
+            format!("{at}.timestamp_ms"),
+            format!(
+                "{ts} is {} s ahead of the aggregator's clock",
+                (ts - now_ms) / 1000
+            ),
+        ));
+    }
+    if ts < now_ms - MAX_AGE_MS {
+        return Err(invalid(
+            format!("{at}.timestamp_ms"),
+            format!("{ts} is more than 7 days old"),
+        ));
+    }
+    let system = s
+        .system
+        .ok_or_else(|| invalid(format!("{at}.system"), "is missing"))?;
+    bounded(&format!("{at}.workers"), &s.workers, MAX_WORKERS_PER_SAMPLE)?;
+    bounded(&format!("{at}.groups"), &s.groups, MAX_GROUPS)?;
+    let workers = s
+        .workers
+        .into_iter()
+        .enumerate()
+        .map(|(i, w)| worker(&format!("{at}.workers[{i}]"), w))
+        .collect::<Result<_, _>>()?;
+    let groups = s
+        .groups
+        .into_iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let field = format!("{at}.groups[{i}]");
+            check_id(&format!("{field}.name"), &g.name, 64)?;
+            Ok(GroupStatus {
+                name: g.name,
+                min_alive: g.min_alive,
+                alive: g.alive,
+                restarts: g.restarts,
+            })
+        })
+        .collect::<Result<_, Invalid>>()?;
+    Ok(Sample {
+        timestamp_ms: ts,
+        system: system_metrics(&format!("{at}.system"), system)?,
+        workers,
+        groups,
+    })
+}
+
+fn system_metrics(at: &str, m: wire::SystemMetrics) -> Result<SystemMetrics, Invalid> {
+    let f = |name: &str| format!("{at}.{name}");
+    bounded(&f("cpu_per_core"), &m.cpu_per_core, MAX_CORES)?;
+    bounded(&f("filesystems"), &m.filesystems, MAX_FILESYSTEMS)?;
+    // Rates up to 1 PB/s and loads up to a million: beyond is a broken agent.
+    const RATE: f64 = 1e15;
+    const LOAD: f64 = 1e6;
+    Ok(SystemMetrics {
+        cpu_percent: percent(&f("cpu_percent"), m.cpu_percent)?,
+        cpu_per_core: m
+            .cpu_per_core
+            .iter()
+            .enumerate()
+            .map(|(i, v)| percent(&f(&format!("cpu_per_core[{i}]")), *v))
+            .collect::<Result<_, _>>()?,
+        load1: number(&f("load1"), m.load1, LOAD)?,
+        load5: number(&f("load5"), m.load5, LOAD)?,
+        load15: number(&f("load15"), m.load15, LOAD)?,
+        memory_total_bytes: m.memory_total_bytes,
+        memory_used_bytes: m.memory_used_bytes,
+        memory_available_bytes: m.memory_available_bytes,
+        swap_total_bytes: m.swap_total_bytes,
+        swap_used_bytes: m.swap_used_bytes,
+        filesystems: m
+            .filesystems
+            .into_iter()
+            .enumerate()
+            .map(|(i, fs)| filesystem(&f(&format!("filesystems[{i}]")), fs))
+            .collect::<Result<_, _>>()?,
+        disk_read_bytes_per_sec: number(
+            &f("disk_read_bytes_per_sec"),
+            m.disk_read_bytes_per_sec,
+            RATE,
+        )?,
+        disk_write_bytes_per_sec: number(
+            &f("disk_write_bytes_per_sec"),
+            m.disk_write_bytes_per_sec,
+            RATE,
+        )?,
+        net_rx_bytes_per_sec: number(&f("net_rx_bytes_per_sec"), m.net_rx_bytes_per_sec, RATE)?,
+        net_tx_bytes_per_sec: number(&f("net_tx_bytes_per_sec"), m.net_tx_bytes_per_sec, RATE)?,
+        uptime_secs: m.uptime_secs,
+        process_count: m.process_count,
+    })
+}
+
+fn filesystem(at: &str, fs: wire::Filesystem) -> Result<Filesystem, Invalid> {
+    if fs.mount_point.is_empty() {
+        return Err(invalid(format!("{at}.mount_point"), "is empty"));
+    }
+    if fs.available_bytes > fs.total_bytes {
+        return Err(invalid(
+            format!("{at}.available_bytes"),
+            "is more than total_bytes",
+        ));
+    }
+    Ok(Filesystem {
+        mount_point: text(&format!("{at}.mount_point"), fs.mount_point, MAX_PATH)?,
+        fs_type: text(&format!("{at}.fs_type"), fs.fs_type, MAX_TEXT)?,
+        device: text(&format!("{at}.device"), fs.device, MAX_PATH)?,
+        total_bytes: fs.total_bytes,
+        available_bytes: fs.available_bytes,
+    })
+}
+
+fn worker(at: &str, w: wire::Worker) -> Result<Worker, Invalid> {
+    check_id(&format!("{at}.group"), &w.group, 64)?;
+    Ok(Worker {
+        group: w.group,
+        pid: w.pid,
+        name: text(&format!("{at}.name"), w.name, MAX_TEXT)?,
+        cmdline: text(&format!("{at}.cmdline"), w.cmdline, MAX_CMDLINE)?,
+        state: text(&format!("{at}.state"), w.state, 32)?,
+        cpu_percent: number(
+            &format!("{at}.cpu_percent"),
+            w.cpu_percent,
+            100.0 * 65_536.0,
+        )?,
+        rss_bytes: w.rss_bytes,
+        threads: w.threads,
+        start_time_secs: w.start_time_secs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn good_sample() -> wire::Sample {
+        wire::Sample {
+            timestamp_ms: NOW,
+            system: Some(wire::SystemMetrics {
+                cpu_percent: 12.5,
+                cpu_per_core: vec![10.0, 15.0],
+                memory_total_bytes: 100,
+                memory_used_bytes: 40,
+                filesystems: vec![wire::Filesystem {
+                    mount_point: "/".into(),
+                    fs_type: "ext4".into(),
+                    device: "/dev/sda1".into(),
+                    total_bytes: 1000,
+                    available_bytes: 250,
+                }],
+                ..Default::default()
+            }),
+            workers: vec![wire::Worker {
+                group: "queue".into(),
+                pid: 42,
+                name: "<script>".into(),
+                cmdline: "python worker.py".into(),
+                state: "sleeping".into(),
+                cpu_percent: 150.0,
+                ..Default::default()
+            }],
+            groups: vec![wire::GroupStatus {
+                name: "queue".into(),
+                min_alive: 2,
+                alive: 1,
+                restarts: 0,
+            }],
+        }
+    }
+
+    fn check(mutate: impl FnOnce(&mut wire::Sample)) -> Result<Vec<Sample>, Invalid> {
+        let mut s = good_sample();
+        mutate(&mut s);
+        batch(
+            wire::Batch {
+                seq: 1,
+                samples: vec![s],
+            },
+            NOW,
+        )
+    }
+
+    fn system(s: &mut wire::Sample) -> &mut wire::SystemMetrics {
+        s.system.as_mut().expect("system")
+    }
+
+    #[test]
+    fn accepts_a_good_sample_and_keeps_its_values() {
+        let samples = check(|_| {}).expect("valid");
+        let s = &samples[0];
+        assert_eq!(s.system.cpu_per_core, vec![10.0, 15.0]);
+        assert_eq!(s.system.filesystems[0].used_percent(), 75.0);
+        assert_eq!(s.workers[0].name, "<script>", "text is kept as text");
+        assert_eq!(s.groups[0].alive, 1);
+    }
+
+    #[test]
+    fn rejects_hostile_values_naming_the_field() {
+        let cases: Vec<(Box<dyn FnOnce(&mut wire::Sample)>, &str)> = vec![
+            (
+                Box::new(|s| system(s).cpu_percent = f64::NAN),
+                "samples[0].system.cpu_percent",
+            ),
+            (
+                Box::new(|s| system(s).load1 = f64::INFINITY),
+                "samples[0].system.load1",
+            ),
+            (
+                Box::new(|s| system(s).cpu_per_core[1] = -1.0),
+                "samples[0].system.cpu_per_core[1]",
+            ),
+            (
+                Box::new(|s| system(s).cpu_percent = 250.0),
+                "samples[0].system.cpu_percent",
+            ),
+            (
+                Box::new(|s| s.timestamp_ms = NOW + 3_600_000),
+                "samples[0].timestamp_ms",
+            ),
+            (Box::new(|s| s.timestamp_ms = 0), "samples[0].timestamp_ms"),
+            (
+                Box::new(|s| s.workers[0].cmdline = "x".repeat(MAX_CMDLINE + 1)),
+                "samples[0].workers[0].cmdline",
+            ),
+            (
+                Box::new(|s| s.workers[0].name = "n".repeat(10_000)),
+                "samples[0].workers[0].name",
+            ),
+            (
+                Box::new(|s| s.workers[0].group = "<b>".into()),
+                "samples[0].workers[0].group",
+            ),
+            (
+                Box::new(|s| s.workers[0].cpu_percent = f64::NAN),
+                "samples[0].workers[0].cpu_percent",
+            ),
+            (
+                Box::new(|s| {
+                    s.workers = vec![
+                        wire::Worker {
+                            group: "g".into(),
+                            ..Default::default()
+                        };
+                        MAX_WORKERS_PER_SAMPLE + 1
+                    ]
+                }),
+                "samples[0].workers",
+            ),
+            (Box::new(|s| s.system = None), "samples[0].system"),
+            (
+                Box::new(|s| system(s).filesystems[0].available_bytes = 2000),
+                "samples[0].system.filesystems[0].available_bytes",
+            ),
+            (
+                Box::new(|s| system(s).cpu_per_core = vec![0.0; MAX_CORES + 1]),
+                "samples[0].system.cpu_per_core",
+            ),
+        ];
+        for (mutate, field) in cases {
+            let err = check(mutate).expect_err(field);
+            assert_eq!(err.field, field, "{err}");
+        }
+    }
+
+    #[test]
+    fn checks_hello() {
+        let good = wire::Hello {
+            host_id: "web-1".into(),
+            interval_ms: 1000,
+            worker_groups: vec![wire::WorkerGroup {
+                name: "queue".into(),
+                min_alive: 3,
+            }],
+            ..Default::default()
+        };
+        let host = hello(good.clone()).expect("valid");
+        assert_eq!(host.worker_groups[0].min_alive, 3);
+        for (h, field) in [
+            (
+                wire::Hello {
+                    host_id: "".into(),
+                    ..good.clone()
+                },
+                "hello.host_id",
+            ),
+            (
+                wire::Hello {
+                    host_id: "a/b".into(),
+                    ..good.clone()
+                },
+                "hello.host_id",
+            ),
+            (
+                wire::Hello {
+                    host_id: "h".repeat(200),
+                    ..good.clone()
+                },
+                "hello.host_id",
+            ),
+            (
+                wire::Hello {
+                    interval_ms: 0,
+                    ..good.clone()
+                },
+                "hello.interval_ms",
+            ),
+            (
+                wire::Hello {
+                    hostname: "h".repeat(300),
+                    ..good.clone()
+                },
+                "hello.hostname",
+            ),
+        ] {
+            assert_eq!(hello(h).expect_err(field).field, field);
+        }
+    }
+
+    #[test]
+    fn rejects_empty_and_oversized_batches() {
+        let empty = wire::Batch {
+            seq: 1,
+            samples: vec![],
+        };
+        assert_eq!(batch(empty, NOW).expect_err("empty").field, "batch.samples");
+        let huge = wire::Batch {
+            seq: 1,
+            samples: vec![good_sample(); MAX_SAMPLES_PER_BATCH + 1],
+        };
+        assert_eq!(batch(huge, NOW).expect_err("huge").field, "batch.samples");
+    }
+}

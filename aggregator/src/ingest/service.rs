@@ -1,0 +1,231 @@
+//! The tonic `Ingest` service: one long-lived stream per agent.
+//!
+//! The first message must be `Hello`; then each `Batch` is validated,
+//! handed to the store's writer, acknowledged once committed, and published
+//! on the hub. A batch that fails validation ends the stream with
+//! `INVALID_ARGUMENT`, a message naming the field, and the batch's seq in
+//! the `fleetwatch-rejected-seq` metadata so the agent can drop it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fleetwatch_proto::{
+    Ack, AgentMessage, AggregatorMessage, Ingest, REJECTED_SEQ_METADATA, agent_message,
+    aggregator_message,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert;
+use crate::hub::{Hub, HubEvent};
+use crate::model::{HostInfo, now_ms};
+use crate::store::{SqliteStore, Writer};
+
+/// How long an agent has to say hello after opening the stream.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The agents connected right now, by host id, with a connection number so
+/// that a stale stream ending does not mark a reconnected host offline.
+#[derive(Debug, Default, Clone)]
+pub struct Connected {
+    inner: Arc<Mutex<HashMap<String, u64>>>,
+}
+
+impl Connected {
+    fn insert(&self, host_id: &str, conn: u64) {
+        if let Ok(mut map) = self.inner.lock() {
+            map.insert(host_id.to_owned(), conn);
+        }
+    }
+
+    /// Removes the host if `conn` is still its current connection.
+    fn remove(&self, host_id: &str, conn: u64) -> bool {
+        match self.inner.lock() {
+            Ok(mut map) if map.get(host_id) == Some(&conn) => {
+                map.remove(host_id);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.inner.lock().map_or(0, |m| m.len())
+    }
+
+    pub fn contains(&self, host_id: &str) -> bool {
+        self.inner.lock().is_ok_and(|m| m.contains_key(host_id))
+    }
+}
+
+#[derive(Clone)]
+pub struct IngestService {
+    store: SqliteStore,
+    writer: Writer,
+    hub: Hub,
+    connected: Connected,
+    next_conn: Arc<std::sync::atomic::AtomicU64>,
+    shutdown: CancellationToken,
+}
+
+impl IngestService {
+    pub fn new(
+        store: SqliteStore,
+        writer: Writer,
+        hub: Hub,
+        connected: Connected,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            store,
+            writer,
+            hub,
+            connected,
+            next_conn: Arc::default(),
+            shutdown,
+        }
+    }
+}
+
+type Outbound = Result<AggregatorMessage, Status>;
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    type ConnectStream = ReceiverStream<Outbound>;
+
+    async fn connect(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<Self::ConnectStream>, Status> {
+        let peer = request.remote_addr();
+        let mut inbound = request.into_inner();
+        let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
+            .await
+            .map_err(|_| Status::deadline_exceeded("no Hello within 10 s"))??;
+        let hello = match first.and_then(|m| m.msg) {
+            Some(agent_message::Msg::Hello(hello)) => hello,
+            _ => {
+                tracing::warn!(?peer, "stream did not open with Hello");
+                return Err(Status::invalid_argument(
+                    "the first message on the stream must be Hello",
+                ));
+            }
+        };
+        let host = convert::hello(hello).map_err(|e| {
+            tracing::warn!(?peer, error = %e, "invalid Hello");
+            Status::invalid_argument(e.to_string())
+        })?;
+        self.store.upsert_host(&host, now_ms()).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot record host");
+            Status::unavailable("the aggregator cannot write to its database")
+        })?;
+
+        let conn = self
+            .next_conn
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.connected.insert(&host.host_id, conn);
+        tracing::info!(host = %host.host_id, ?peer, conn, "agent connected");
+        let host = Arc::new(host);
+        self.hub
+            .publish(HubEvent::HostOnline { host: host.clone() });
+
+        let (tx, rx) = mpsc::channel(64);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let host_id = host.host_id.clone();
+            this.stream(host, peer, inbound, tx).await;
+            if this.connected.remove(&host_id, conn) {
+                this.hub.publish(HubEvent::HostOffline {
+                    host_id: host_id.clone(),
+                });
+            }
+            tracing::info!(host = %host_id, conn, "agent disconnected");
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+impl IngestService {
+    /// Reads batches until the agent goes away, a batch is refused, or the
+    /// aggregator shuts down. A batch being handled when shutdown comes is
+    /// committed and acknowledged first.
+    async fn stream(
+        &self,
+        host: Arc<HostInfo>,
+        peer: Option<SocketAddr>,
+        mut inbound: Streaming<AgentMessage>,
+        tx: mpsc::Sender<Outbound>,
+    ) {
+        loop {
+            let message = tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                () = tx.closed() => return,
+                message = inbound.message() => message,
+            };
+            let batch = match message {
+                Ok(Some(AgentMessage {
+                    msg: Some(agent_message::Msg::Batch(batch)),
+                })) => batch,
+                Ok(Some(_)) => {
+                    let _ = tx
+                        .send(Err(Status::invalid_argument(
+                            "expected a Batch: Hello is sent once, first",
+                        )))
+                        .await;
+                    return;
+                }
+                Ok(None) => return,
+                Err(status) => {
+                    tracing::info!(host = %host.host_id, ?peer, %status, "stream error");
+                    return;
+                }
+            };
+            let seq = batch.seq;
+            let samples = match convert::batch(batch, now_ms()) {
+                Ok(samples) => samples,
+                Err(e) => {
+                    tracing::warn!(host = %host.host_id, ?peer, seq, error = %e, "batch refused");
+                    let mut status = Status::invalid_argument(format!("batch {seq}: {e}"));
+                    if let Ok(value) = seq.to_string().parse() {
+                        status.metadata_mut().insert(REJECTED_SEQ_METADATA, value);
+                    }
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+            };
+            let published = samples.clone();
+            match self.writer.write(host.host_id.clone(), samples).await {
+                Ok(new) => {
+                    tracing::debug!(host = %host.host_id, seq, new = new.iter().filter(|n| **n).count(), "batch stored");
+                    let ack = AggregatorMessage {
+                        msg: Some(aggregator_message::Msg::Ack(Ack { seq })),
+                    };
+                    if tx.send(Ok(ack)).await.is_err() {
+                        return;
+                    }
+                    for (sample, is_new) in published.into_iter().zip(new) {
+                        if is_new {
+                            self.hub.publish(HubEvent::Sample {
+                                host_id: host.host_id.clone(),
+                                sample: Arc::new(sample),
+                            });
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(host = %host.host_id, seq, error = %e, "batch not stored");
+                    let _ = tx
+                        .send(Err(Status::unavailable(
+                            "the aggregator cannot store samples right now; retry",
+                        )))
+                        .await;
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The aggregator's own domain types: what a host, a sample and a worker are
+//! once they have passed validation at the ingest edge. Wire types never get
+//! past `ingest::convert`; the store, the hub and the API work with these.
+
+use serde::Serialize;
+
+/// Milliseconds since the Unix epoch.
+pub type TimestampMs = i64;
+
+/// The aggregator's clock, in ms since the epoch.
+pub fn now_ms() -> TimestampMs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// What an agent says about its host when it connects.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostInfo {
+    pub host_id: String,
+    pub hostname: String,
+    pub os: String,
+    pub kernel: String,
+    pub cpu_count: u32,
+    pub memory_total_bytes: u64,
+    pub agent_version: String,
+    pub interval_ms: u32,
+    pub worker_groups: Vec<WorkerGroup>,
+}
+
+/// A worker group as the agent declares it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerGroup {
+    pub name: String,
+    pub min_alive: u32,
+}
+
+/// One sample of one host: system metrics plus the worker processes seen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sample {
+    pub timestamp_ms: TimestampMs,
+    pub system: SystemMetrics,
+    pub workers: Vec<Worker>,
+    pub groups: Vec<GroupStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SystemMetrics {
+    pub cpu_percent: f64,
+    pub cpu_per_core: Vec<f64>,
+    pub load1: f64,
+    pub load5: f64,
+    pub load15: f64,
+    pub memory_total_bytes: u64,
+    pub memory_used_bytes: u64,
+    pub memory_available_bytes: u64,
+    pub swap_total_bytes: u64,
+    pub swap_used_bytes: u64,
+    pub filesystems: Vec<Filesystem>,
+    pub disk_read_bytes_per_sec: f64,
+    pub disk_write_bytes_per_sec: f64,
+    pub net_rx_bytes_per_sec: f64,
+    pub net_tx_bytes_per_sec: f64,
+    pub uptime_secs: u64,
+    pub process_count: u32,
+}
+
+impl SystemMetrics {
+    /// Used memory as a share of total, 0-100 (0 when the total is unknown).
+    pub fn memory_percent(&self) -> f64 {
+        percent(self.memory_used_bytes, self.memory_total_bytes)
+    }
+
+    /// Used swap as a share of total, 0-100 (0 when there is no swap).
+    pub fn swap_percent(&self) -> f64 {
+        percent(self.swap_used_bytes, self.swap_total_bytes)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Filesystem {
+    pub mount_point: String,
+    pub fs_type: String,
+    pub device: String,
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+}
+
+impl Filesystem {
+    pub fn used_bytes(&self) -> u64 {
+        self.total_bytes.saturating_sub(self.available_bytes)
+    }
+
+    /// Used space as a share of total, 0-100.
+    pub fn used_percent(&self) -> f64 {
+        percent(self.used_bytes(), self.total_bytes)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Worker {
+    pub group: String,
+    pub pid: u32,
+    pub name: String,
+    pub cmdline: String,
+    pub state: String,
+    pub cpu_percent: f64,
+    pub rss_bytes: u64,
+    pub threads: u32,
+    pub start_time_secs: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupStatus {
+    pub name: String,
+    pub min_alive: u32,
+    pub alive: u32,
+    pub restarts: u64,
+}
+
+/// `part` as a percentage of `whole`, 0 when `whole` is 0.
+pub fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}

@@ -1,0 +1,74 @@
+//! The one task that writes samples. Every ingest stream hands its batch to
+//! the writer and waits for the commit; the writer takes every batch that is
+//! waiting and stores them all in one transaction, so a hundred agents cost
+//! one commit per round instead of a hundred.
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::sqlite::{HostBatch, SqliteStore};
+use super::{Result, StoreError};
+use crate::model::Sample;
+
+/// Batches folded into one transaction at most.
+const MAX_JOBS_PER_COMMIT: usize = 512;
+/// Batches waiting for the writer before senders wait too.
+const QUEUE: usize = 1024;
+
+struct Job {
+    batch: HostBatch,
+    done: oneshot::Sender<Result<Vec<bool>>>,
+}
+
+/// A handle to the writer task; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer task. It ends when every handle is dropped.
+    pub fn spawn(store: SqliteStore) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, rx));
+        Self { tx }
+    }
+
+    /// Stores one batch; returns once it is committed, with whether each of
+    /// its samples was new.
+    pub async fn write(&self, host_id: String, samples: Vec<Sample>) -> Result<Vec<bool>> {
+        let (done, wait) = oneshot::channel();
+        let job = Job {
+            batch: HostBatch { host_id, samples },
+            done,
+        };
+        self.tx
+            .send(job)
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        wait.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+async fn run(store: SqliteStore, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_JOBS_PER_COMMIT);
+    while rx.recv_many(&mut jobs, MAX_JOBS_PER_COMMIT).await > 0 {
+        let (batches, dones): (Vec<HostBatch>, Vec<_>) =
+            jobs.drain(..).map(|j| (j.batch, j.done)).unzip();
+        match store.write_batches(&batches).await {
+            Ok(stored) => {
+                tracing::debug!(batches = batches.len(), "committed");
+                for (done, n) in dones.into_iter().zip(stored) {
+                    let _ = done.send(Ok(n));
+                }
+            }
+            Err(e) => {
+                // Nobody is acknowledged: every agent keeps its batch and resends it.
+                tracing::error!(error = %e, batches = batches.len(), "cannot store batches");
+                let reason = e.to_string();
+                for done in dones {
+                    let _ = done.send(Err(StoreError::Write(reason.clone())));
+                }
+            }
+        }
+    }
+}
