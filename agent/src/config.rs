@@ -463,6 +463,14 @@ mod tests {
     }
 
     #[test]
+    fn example_config_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/agent.example.toml");
+        let cfg = Config::load(&args(&["--config", path, "--host-id", "h"])).expect("valid");
+        assert_eq!(cfg.workers.len(), 3);
+        assert!(matches!(cfg.workers[2].matcher, Matcher::Exe(_)));
+    }
+
+    #[test]
     fn missing_file_is_reported_with_its_path() {
         let err = Config::load(&args(&["--config", "/nonexistent/agent.toml"]))
             .expect_err("missing file")

@@ -1,10 +1,10 @@
 //! fleetwatch agent: samples this host and its worker processes every
 //! interval and streams the samples to the aggregator.
 //!
-//! - [`config`]: defaults, TOML file, environment and flags, merged and checked.
-//! - [`collect`]: the collectors (system metrics via sysinfo, worker groups via /proc).
-//! - [`spool`]: the bounded buffer of unacknowledged samples.
-//! - [`shipper`]: the gRPC stream, acks, reconnects with backoff.
+//! - [`config`] — defaults, TOML file, environment and flags, merged and checked.
+//! - [`collect`] — the collectors (system metrics via sysinfo, worker groups via /proc).
+//! - [`spool`] — the bounded buffer of unacknowledged samples.
+//! - [`shipper`] — the gRPC stream, acks, reconnects with backoff.
 //!
 //! [`run`] wires them: a sampling task that never waits on the network
 //! feeds the shipper through an unbounded channel; the shipper applies the

@@ -191,6 +191,16 @@ mod tests {
     }
 
     #[test]
+    fn example_config_is_valid() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/aggregator.example.toml"
+        );
+        let cfg = Config::load(&args(&["--config", path])).expect("valid");
+        assert_eq!(cfg.retention, Duration::from_secs(24 * 3600));
+    }
+
+    #[test]
     fn bad_values_name_file_and_key() {
         for (text, key) in [
             ("grpc_listen = \"localhost\"", "grpc_listen"),

@@ -1,14 +1,14 @@
 //! fleetwatch aggregator: receives agents' samples over gRPC, stores them,
 //! and serves the HTTP API.
 //!
-//! - [`config`]: defaults, TOML file, environment and flags.
-//! - [`ingest`]: the gRPC edge; validates and converts wire messages.
-//! - [`model`]: the aggregator's domain types.
-//! - [`store`]: SQLite storage and the batching writer.
-//! - [`hub`]: live fan-out of stored samples and host changes.
-//! - [`alerts`]: alert rules and their evaluation.
-//! - [`api`]: the HTTP API.
-//! - [`retention`]: background pruning.
+//! - [`config`] — defaults, TOML file, environment and flags.
+//! - [`ingest`] — the gRPC edge; validates and converts wire messages.
+//! - [`model`] — the aggregator's domain types.
+//! - [`store`] — SQLite storage and the batching writer.
+//! - [`hub`] — live fan-out of stored samples and host changes.
+//! - [`alerts`] — alert rules and their evaluation.
+//! - [`api`] — the HTTP API.
+//! - [`retention`] — background pruning.
 //!
 //! [`run`] starts everything on listeners the caller bound, so tests can
 //! run a real aggregator on port 0.

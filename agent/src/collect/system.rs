@@ -66,13 +66,12 @@ impl SystemCollector {
             sysinfo::LoadAvg::default()
         });
 
-        let refresh = DiskRefreshKind::nothing().with_storage().with_io_usage();
-        if self.tick % DISK_LIST_EVERY == 0 {
-            self.disks.refresh_specifics(true, refresh);
-        } else {
-            self.disks.refresh_specifics(false, refresh);
-        }
-        self.networks.refresh(self.tick % DISK_LIST_EVERY == 0);
+        let relist = self.tick.is_multiple_of(DISK_LIST_EVERY);
+        self.disks.refresh_specifics(
+            relist,
+            DiskRefreshKind::nothing().with_storage().with_io_usage(),
+        );
+        self.networks.refresh(relist);
 
         let mut filesystems = Vec::with_capacity(self.disks.len());
         let mut devices = HashSet::new();

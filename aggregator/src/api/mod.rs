@@ -1,11 +1,11 @@
 //! The HTTP API (axum): health, hosts, current and historical metrics,
 //! worker status. Every answer is JSON, errors included.
 //!
-//! - [`error`]: the JSON error type.
-//! - [`hosts`]: `/health` and `/api/hosts`.
-//! - [`metrics`]: `/api/metrics/current` and `/api/metrics/history`.
-//! - [`workers`]: `/api/workers/status`.
-//! - [`params`]: parsing of times and durations in query strings.
+//! - [`error`] — the JSON error type.
+//! - [`hosts`] — `/health` and `/api/hosts`.
+//! - [`metrics`] — `/api/metrics/current` and `/api/metrics/history`.
+//! - [`workers`] — `/api/workers/status`.
+//! - [`params`] — parsing of times and durations in query strings.
 
 pub mod error;
 pub mod hosts;

@@ -347,7 +347,8 @@ mod tests {
 
     #[test]
     fn rejects_hostile_values_naming_the_field() {
-        let cases: Vec<(Box<dyn FnOnce(&mut wire::Sample)>, &str)> = vec![
+        type Mutation = Box<dyn FnOnce(&mut wire::Sample)>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (
                 Box::new(|s| system(s).cpu_percent = f64::NAN),
                 "samples[0].system.cpu_percent",

@@ -180,7 +180,9 @@ impl IngestService {
                 }
                 Ok(None) => return,
                 Err(status) => {
-                    tracing::info!(host = %host.host_id, ?peer, %status, "stream error");
+                    // Such as a message over the size limit: tell the agent why.
+                    tracing::warn!(host = %host.host_id, ?peer, %status, "stream error");
+                    let _ = tx.send(Err(status)).await;
                     return;
                 }
             };

@@ -1,11 +1,11 @@
 //! Storage of hosts and samples.
 //!
-//! - [`sqlite`]: the SQLite store (one file, WAL mode, embedded migrations):
+//! - [`sqlite`] — the SQLite store (one file, WAL mode, embedded migrations):
 //!   writes, queries and retention.
-//! - [`writer`]: one task that owns writing and folds the batches of every
+//! - [`writer`] — one task that owns writing and folds the batches of every
 //!   connected agent into shared transactions, answering each caller once
 //!   its batch is committed.
-//! - [`history`]: the metrics a history query may ask for, and bucket sizes.
+//! - [`history`] — the metrics a history query may ask for, and bucket sizes.
 
 pub mod history;
 pub mod sqlite;

@@ -255,8 +255,9 @@ impl SqliteStore {
         let (sql, key) = match metric {
             Metric::Column(column) => (
                 format!(
-                    "SELECT ts_ms / ?1 AS b, AVG({column}) AS avg, MIN({column}) AS min,
-                        MAX({column}) AS max, COUNT(*) AS n
+                    "SELECT ts_ms / ?1 AS b, AVG({column}) AS avg,
+                        MIN(CAST({column} AS REAL)) AS min, MAX(CAST({column} AS REAL)) AS max,
+                        COUNT(*) AS n
                      FROM host_samples WHERE host_id = ?2 AND ts_ms >= ?3 AND ts_ms < ?4
                      GROUP BY b ORDER BY b"
                 ),
@@ -272,8 +273,8 @@ impl SqliteStore {
                 Some(mount.as_str()),
             ),
             Metric::GroupAlive(group) => (
-                "SELECT ts_ms / ?1 AS b, AVG(alive) AS avg, MIN(alive) AS min,
-                    MAX(alive) AS max, COUNT(*) AS n
+                "SELECT ts_ms / ?1 AS b, AVG(alive) AS avg, MIN(CAST(alive AS REAL)) AS min,
+                    MAX(CAST(alive AS REAL)) AS max, COUNT(*) AS n
                  FROM group_samples WHERE host_id = ?2 AND ts_ms >= ?3 AND ts_ms < ?4
                     AND grp = ?5
                  GROUP BY b ORDER BY b"

@@ -1,0 +1,369 @@
+//! Fixtures for fleetwatch's end-to-end tests: a real aggregator and real
+//! agents started in-process on ephemeral loopback ports with a temporary
+//! database, real worker processes for the agents to find, a raw gRPC
+//! client for hostile input, and waiting on conditions with deadlines.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use fleetwatch_proto as wire;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+/// Waits until `check` returns `Some`, polling every 50 ms, failing after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn now_ms() -> i64 {
+    fleetwatch_aggregator::model::now_ms()
+}
+
+/// A real aggregator running in this process.
+pub struct Aggregator {
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub db: PathBuf,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<Result<(), fleetwatch_aggregator::Error>>>,
+}
+
+impl Aggregator {
+    /// Starts on ephemeral ports with `db` as its database.
+    pub async fn start(db: &Path) -> Result<Self> {
+        Self::start_on(db, "127.0.0.1:0".parse()?, "127.0.0.1:0".parse()?).await
+    }
+
+    /// Starts on the given addresses (to restart on the same ports).
+    pub async fn start_on(db: &Path, grpc: SocketAddr, http: SocketAddr) -> Result<Self> {
+        let grpc_listener = TcpListener::bind(grpc).await.context("bind gRPC")?;
+        let http_listener = TcpListener::bind(http).await.context("bind HTTP")?;
+        let grpc = grpc_listener.local_addr()?;
+        let http = http_listener.local_addr()?;
+        let config = fleetwatch_aggregator::Config {
+            grpc_listen: grpc,
+            http_listen: http,
+            db: db.to_owned(),
+            ..Default::default()
+        };
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(fleetwatch_aggregator::run(
+            config,
+            fleetwatch_aggregator::Listeners {
+                grpc: grpc_listener,
+                http: http_listener,
+            },
+            shutdown.clone(),
+        ));
+        let agg = Self {
+            grpc,
+            http,
+            db: db.to_owned(),
+            shutdown,
+            task: Some(task),
+        };
+        let client = reqwest::Client::new();
+        let url = agg.url("/health");
+        wait_for("aggregator health", Duration::from_secs(10), || {
+            let request = client.get(&url).send();
+            async move { request.await.ok().filter(|r| r.status().is_success()) }
+        })
+        .await?;
+        Ok(agg)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// Stops it the way SIGTERM does and waits until it has exited.
+    pub async fn stop(mut self) -> Result<()> {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(15), task)
+                .await
+                .context("aggregator did not stop within 15 s")???;
+        }
+        Ok(())
+    }
+
+    /// GET a path and parse the JSON body, with its status.
+    pub async fn get(&self, path: &str) -> Result<(u16, serde_json::Value)> {
+        let response = reqwest::get(self.url(path)).await?;
+        let status = response.status().as_u16();
+        let body = response.json().await.context("body is not JSON")?;
+        Ok((status, body))
+    }
+
+    /// GET a path that must answer 200, returning its JSON body.
+    pub async fn get_ok(&self, path: &str) -> Result<serde_json::Value> {
+        let (status, body) = self.get(path).await?;
+        if status != 200 {
+            bail!("GET {path}: {status} {body}");
+        }
+        Ok(body)
+    }
+
+    /// A read-only connection to the database, to check what was stored.
+    pub async fn db(&self) -> Result<sqlx::SqlitePool> {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&self.db)
+            .read_only(true);
+        Ok(sqlx::SqlitePool::connect_with(options).await?)
+    }
+}
+
+impl Drop for Aggregator {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A real agent running in this process.
+pub struct Agent {
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<Result<(), fleetwatch_agent::Error>>>,
+}
+
+impl Agent {
+    /// Starts an agent from command-line style arguments, exactly as
+    /// `fleetwatch-agent` would parse them.
+    pub fn start(args: &[&str]) -> Result<Self> {
+        use clap::Parser;
+        let args = fleetwatch_agent::config::Args::try_parse_from(
+            std::iter::once("fleetwatch-agent").chain(args.iter().copied()),
+        )?;
+        let config = fleetwatch_agent::Config::load(&args)?;
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(fleetwatch_agent::run(config, shutdown.clone()));
+        Ok(Self {
+            shutdown,
+            task: Some(task),
+        })
+    }
+
+    pub async fn stop(mut self) -> Result<()> {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .context("agent did not stop within 10 s")???;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Real processes for an agent to find: `sleep TAG`, killed on drop.
+pub struct Workers {
+    pub tag: String,
+    children: Vec<Child>,
+}
+
+impl Workers {
+    /// `tag` must be a number `sleep` accepts and that nothing else uses.
+    pub fn new(tag: &str) -> Self {
+        Self {
+            tag: tag.to_owned(),
+            children: Vec::new(),
+        }
+    }
+
+    /// A unique sleep duration for this test process and `n`.
+    pub fn unique_tag(n: u32) -> String {
+        format!("{}.{}{}", 900_000 + n, std::process::id(), n)
+    }
+
+    /// The regex that matches exactly these workers' command lines.
+    pub fn regex(&self) -> String {
+        format!("^sleep {}$", self.tag.replace('.', "\\."))
+    }
+
+    /// Starts one more worker and waits until it has exec'd into `sleep`.
+    pub fn spawn(&mut self) -> Result<u32> {
+        let child = Command::new("sleep").arg(&self.tag).spawn()?;
+        let pid = child.id();
+        self.children.push(child);
+        let path = format!("/proc/{pid}/cmdline");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !std::fs::read(&path).is_ok_and(|c| c.starts_with(b"sleep\0")) {
+            if Instant::now() > deadline {
+                bail!("worker {pid} did not start");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(pid)
+    }
+
+    /// Kills one worker (the oldest) and reaps it.
+    pub fn kill_one(&mut self) -> Result<u32> {
+        if self.children.is_empty() {
+            bail!("no worker to kill");
+        }
+        let mut child = self.children.remove(0);
+        let pid = child.id();
+        let killed = child.kill();
+        child.wait()?;
+        killed?;
+        Ok(pid)
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A raw gRPC stream to the aggregator, for sending exactly what a test wants.
+pub struct RawStream {
+    pub tx: mpsc::Sender<wire::AgentMessage>,
+    pub inbound: tonic::Streaming<wire::AggregatorMessage>,
+}
+
+impl RawStream {
+    /// Opens a stream and sends `first` (normally a Hello).
+    pub async fn open(
+        agg: &Aggregator,
+        first: wire::AgentMessage,
+    ) -> Result<RawStream, tonic::Status> {
+        let channel = tonic::transport::Endpoint::from_shared(agg.grpc_url())
+            .map_err(|e| tonic::Status::internal(e.to_string()))?
+            .connect()
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let mut client = wire::IngestClient::new(channel).max_encoding_message_size(64 << 20);
+        let (tx, rx) = mpsc::channel(16);
+        tx.send(first)
+            .await
+            .map_err(|_| tonic::Status::internal("send"))?;
+        let inbound = client.connect(ReceiverStream::new(rx)).await?.into_inner();
+        Ok(RawStream { tx, inbound })
+    }
+
+    pub async fn hello(agg: &Aggregator, host_id: &str) -> Result<RawStream, tonic::Status> {
+        Self::open(agg, hello_msg(host_id)).await
+    }
+
+    /// Sends a batch and waits for its ack or the error status.
+    pub async fn send(&mut self, batch: wire::Batch) -> Result<u64, tonic::Status> {
+        let message = wire::AgentMessage {
+            msg: Some(wire::agent_message::Msg::Batch(batch)),
+        };
+        if self.tx.send(message).await.is_err() {
+            return Err(tonic::Status::unavailable("stream closed"));
+        }
+        let reply = tokio::time::timeout(Duration::from_secs(10), self.inbound.message())
+            .await
+            .map_err(|_| tonic::Status::deadline_exceeded("no reply in 10 s"))??;
+        match reply.and_then(|m| m.msg) {
+            Some(wire::aggregator_message::Msg::Ack(ack)) => Ok(ack.seq),
+            None => Err(tonic::Status::unknown("stream ended without an ack")),
+        }
+    }
+}
+
+pub fn hello_msg(host_id: &str) -> wire::AgentMessage {
+    wire::AgentMessage {
+        msg: Some(wire::agent_message::Msg::Hello(wire::Hello {
+            host_id: host_id.to_owned(),
+            hostname: format!("{host_id}.test"),
+            os: "test".to_owned(),
+            kernel: "test".to_owned(),
+            cpu_count: 2,
+            memory_total_bytes: 1000,
+            agent_version: "test".to_owned(),
+            interval_ms: 1000,
+            worker_groups: vec![wire::WorkerGroup {
+                name: "queue".to_owned(),
+                min_alive: 2,
+            }],
+        })),
+    }
+}
+
+/// A valid sample at `ts` with the given CPU and one worker.
+pub fn sample(ts: i64, cpu: f64) -> wire::Sample {
+    wire::Sample {
+        timestamp_ms: ts,
+        system: Some(wire::SystemMetrics {
+            cpu_percent: cpu,
+            cpu_per_core: vec![cpu, cpu],
+            load1: 0.5,
+            memory_total_bytes: 1000,
+            memory_used_bytes: 250,
+            memory_available_bytes: 750,
+            filesystems: vec![wire::Filesystem {
+                mount_point: "/".to_owned(),
+                fs_type: "ext4".to_owned(),
+                device: "/dev/test".to_owned(),
+                total_bytes: 100,
+                available_bytes: 100 - (cpu as u64).min(100),
+            }],
+            process_count: 10,
+            ..Default::default()
+        }),
+        workers: vec![wire::Worker {
+            group: "queue".to_owned(),
+            pid: 4242,
+            name: "worker".to_owned(),
+            cmdline: "worker --queue default".to_owned(),
+            state: "sleeping".to_owned(),
+            cpu_percent: 1.0,
+            rss_bytes: 4096,
+            threads: 1,
+            start_time_secs: ts / 1000 - 60,
+        }],
+        groups: vec![wire::GroupStatus {
+            name: "queue".to_owned(),
+            min_alive: 2,
+            alive: 1,
+            restarts: 0,
+        }],
+    }
+}
+
+/// How many host samples, worker rows and distinct timestamps the database
+/// holds for `host`.
+pub async fn stored_counts(pool: &sqlx::SqlitePool, host: &str) -> Result<(i64, i64)> {
+    let samples: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM host_samples WHERE host_id = ?")
+        .bind(host)
+        .fetch_one(pool)
+        .await?;
+    let workers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM worker_samples WHERE host_id = ?")
+        .bind(host)
+        .fetch_one(pool)
+        .await?;
+    Ok((samples, workers))
+}

@@ -1,0 +1,155 @@
+//! End-to-end: malformed and hostile gRPC input is refused with a status
+//! that says why, stores nothing, and crashes nothing; a resent batch is
+//! acknowledged again and stored once.
+
+use anyhow::Result;
+use fleetwatch_proto as wire;
+use fleetwatch_tests::{Aggregator, RawStream, now_ms, sample, stored_counts};
+
+fn batch(seq: u64, samples: Vec<wire::Sample>) -> wire::Batch {
+    wire::Batch { seq, samples }
+}
+
+/// Sends one batch on a fresh stream and returns the refusal.
+async fn refused(agg: &Aggregator, host: &str, s: wire::Sample) -> tonic::Status {
+    let mut stream = match RawStream::hello(agg, host).await {
+        Ok(stream) => stream,
+        Err(status) => return status,
+    };
+    match stream.send(batch(7, vec![s])).await {
+        Ok(seq) => panic!("batch {seq} was accepted"),
+        Err(status) => status,
+    }
+}
+
+fn assert_invalid(status: &tonic::Status, field: &str) {
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains(field),
+        "`{}` should name {field}",
+        status.message()
+    );
+    assert_eq!(
+        status
+            .metadata()
+            .get(wire::REJECTED_SEQ_METADATA)
+            .and_then(|v| v.to_str().ok()),
+        Some("7"),
+        "the refused batch's seq is in the metadata"
+    );
+}
+
+#[tokio::test]
+async fn hostile_samples_are_refused_and_store_nothing() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let agg = Aggregator::start(&dir.path().join("fw.db")).await?;
+    let now = now_ms();
+
+    let mut s = sample(now, 10.0);
+    if let Some(sys) = s.system.as_mut() {
+        sys.cpu_percent = f64::NAN;
+    }
+    assert_invalid(&refused(&agg, "evil", s).await, "system.cpu_percent");
+
+    let mut s = sample(now, 10.0);
+    s.workers[0].cmdline = "A".repeat(100_000);
+    assert_invalid(&refused(&agg, "evil", s).await, "workers[0].cmdline");
+
+    let mut s = sample(now, 10.0);
+    s.workers[0].name = "<script>".repeat(1000);
+    assert_invalid(&refused(&agg, "evil", s).await, "workers[0].name");
+
+    let mut s = sample(now, 10.0);
+    s.workers = vec![s.workers[0].clone(); 5000];
+    assert_invalid(&refused(&agg, "evil", s).await, "samples[0].workers");
+
+    let s = sample(now + 365 * 24 * 3600 * 1000, 10.0);
+    assert_invalid(&refused(&agg, "evil", s).await, "timestamp_ms");
+
+    let mut s = sample(now, 10.0);
+    if let Some(sys) = s.system.as_mut() {
+        sys.load1 = f64::INFINITY;
+        sys.net_rx_bytes_per_sec = -5.0;
+    }
+    assert_invalid(&refused(&agg, "evil", s).await, "system.load1");
+
+    // A message over the size limit is refused by the transport.
+    let mut s = sample(now, 10.0);
+    s.workers[0].cmdline = "B".repeat(9 << 20);
+    let status = refused(&agg, "evil", s).await;
+    assert_ne!(status.code(), tonic::Code::Ok);
+    assert!(
+        matches!(
+            status.code(),
+            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted | tonic::Code::Internal
+        ),
+        "{status:?}"
+    );
+
+    // Nothing of it was stored, and the aggregator still answers.
+    let pool = agg.db().await?;
+    assert_eq!(stored_counts(&pool, "evil").await?, (0, 0));
+    pool.close().await;
+    let health = agg.get_ok("/health").await?;
+    assert_eq!(health["status"], "ok");
+    agg.stop().await
+}
+
+#[tokio::test]
+async fn streams_must_open_with_a_valid_hello() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let agg = Aggregator::start(&dir.path().join("fw.db")).await?;
+
+    let batch_first = wire::AgentMessage {
+        msg: Some(wire::agent_message::Msg::Batch(batch(
+            1,
+            vec![sample(now_ms(), 1.0)],
+        ))),
+    };
+    let status = match RawStream::open(&agg, batch_first).await {
+        Ok(mut stream) => stream.inbound.message().await.expect_err("refused"),
+        Err(status) => status,
+    };
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().contains("Hello"), "{status:?}");
+
+    for bad_id in ["", "../etc/passwd", "<img src=x>", &"h".repeat(500)] {
+        let status = match RawStream::hello(&agg, bad_id).await {
+            Ok(mut stream) => stream.inbound.message().await.expect_err("refused"),
+            Err(status) => status,
+        };
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{bad_id}");
+        assert!(status.message().contains("host_id"), "{status:?}");
+    }
+    let hosts = agg.get_ok("/api/hosts").await?;
+    assert_eq!(hosts, serde_json::json!([]));
+    agg.stop().await
+}
+
+#[tokio::test]
+async fn a_resent_batch_is_acked_and_stored_once() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let agg = Aggregator::start(&dir.path().join("fw.db")).await?;
+    let now = now_ms();
+    let samples: Vec<wire::Sample> = (0..5).map(|i| sample(now - 5000 + i * 1000, 5.0)).collect();
+
+    let mut stream = RawStream::hello(&agg, "dup").await?;
+    assert_eq!(stream.send(batch(1, samples.clone())).await?, 1);
+    // The same batch again, as after a lost ack, on a new stream.
+    drop(stream);
+    let mut stream = RawStream::hello(&agg, "dup").await?;
+    assert_eq!(stream.send(batch(1, samples.clone())).await?, 1);
+    assert_eq!(stream.send(batch(2, samples[..2].to_vec())).await?, 2);
+
+    let pool = agg.db().await?;
+    assert_eq!(stored_counts(&pool, "dup").await?, (5, 5));
+    pool.close().await;
+
+    // Hello's worker groups and the stream's samples reach the API.
+    let status = agg.get_ok("/api/workers/status?host=dup").await?;
+    assert_eq!(status[0]["groups"][0]["name"], "queue");
+    assert_eq!(status[0]["groups"][0]["alive"], 1);
+    assert_eq!(status[0]["groups"][0]["met"], false);
+    drop(stream);
+    agg.stop().await
+}
