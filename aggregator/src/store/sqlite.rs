@@ -541,3 +541,139 @@ fn to_u64(v: i64) -> u64 {
 fn to_u32(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{GroupStatus, Worker};
+
+    fn host(id: &str) -> HostInfo {
+        HostInfo {
+            host_id: id.to_owned(),
+            hostname: id.to_owned(),
+            os: String::new(),
+            kernel: String::new(),
+            cpu_count: 1,
+            memory_total_bytes: 100,
+            agent_version: "t".to_owned(),
+            interval_ms: 1000,
+            worker_groups: vec![WorkerGroup {
+                name: "g".to_owned(),
+                min_alive: 1,
+            }],
+        }
+    }
+
+    fn sample(ts: i64, cpu: f64) -> Sample {
+        Sample {
+            timestamp_ms: ts,
+            system: SystemMetrics {
+                cpu_percent: cpu,
+                cpu_per_core: vec![cpu],
+                load1: 0.0,
+                load5: 0.0,
+                load15: 0.0,
+                memory_total_bytes: 100,
+                memory_used_bytes: 50,
+                memory_available_bytes: 50,
+                swap_total_bytes: 0,
+                swap_used_bytes: 0,
+                filesystems: vec![Filesystem {
+                    mount_point: "/".to_owned(),
+                    fs_type: "ext4".to_owned(),
+                    device: "d".to_owned(),
+                    total_bytes: 10,
+                    available_bytes: 1,
+                }],
+                disk_read_bytes_per_sec: 0.0,
+                disk_write_bytes_per_sec: 0.0,
+                net_rx_bytes_per_sec: 0.0,
+                net_tx_bytes_per_sec: 0.0,
+                uptime_secs: 1,
+                process_count: 1,
+            },
+            workers: vec![Worker {
+                group: "g".to_owned(),
+                pid: 1,
+                name: "w".to_owned(),
+                cmdline: "w".to_owned(),
+                state: "running".to_owned(),
+                cpu_percent: 0.0,
+                rss_bytes: 1,
+                threads: 1,
+                start_time_secs: 0,
+            }],
+            groups: vec![GroupStatus {
+                name: "g".to_owned(),
+                min_alive: 1,
+                alive: 1,
+                restarts: 0,
+            }],
+        }
+    }
+
+    async fn count(store: &SqliteStore, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(store.pool())
+            .await
+            .expect("count")
+    }
+
+    #[tokio::test]
+    async fn resent_samples_are_stored_once() {
+        let store = SqliteStore::in_memory().await.expect("store");
+        store.upsert_host(&host("a"), 1).await.expect("host");
+        let batch = HostBatch {
+            host_id: "a".to_owned(),
+            samples: vec![sample(1000, 1.0), sample(2000, 2.0)],
+        };
+        let first = store.write_batches(&[batch.clone()]).await.expect("write");
+        assert_eq!(first, vec![vec![true, true]]);
+        let mut again = batch.clone();
+        again.samples.push(sample(3000, 3.0));
+        let second = store.write_batches(&[again]).await.expect("write");
+        assert_eq!(second, vec![vec![false, false, true]]);
+        for table in [
+            "host_samples",
+            "fs_samples",
+            "worker_samples",
+            "group_samples",
+        ] {
+            assert_eq!(count(&store, table).await, 3, "{table}");
+        }
+        let hosts = store.hosts().await.expect("hosts");
+        assert_eq!(hosts[0].last_seen_ms, 3000);
+        let current = store.current(Some("a")).await.expect("current");
+        assert_eq!(current[0].timestamp_ms, 3000);
+        assert_eq!(current[0].system.filesystems[0].used_bytes(), 9);
+        assert_eq!(current[0].memory_percent, 50.0);
+    }
+
+    #[tokio::test]
+    async fn prune_deletes_only_what_is_past_retention() {
+        let store = SqliteStore::in_memory().await.expect("store");
+        store.upsert_host(&host("a"), 1).await.expect("host");
+        let batch = HostBatch {
+            host_id: "a".to_owned(),
+            samples: (1..=10).map(|i| sample(i * 1000, 1.0)).collect(),
+        };
+        store.write_batches(&[batch]).await.expect("write");
+        assert_eq!(store.prune(4000).await.expect("prune"), 3);
+        for table in [
+            "host_samples",
+            "fs_samples",
+            "worker_samples",
+            "group_samples",
+        ] {
+            assert_eq!(count(&store, table).await, 7, "{table}");
+        }
+        let (ts, groups) = store
+            .worker_groups("a")
+            .await
+            .expect("groups")
+            .expect("some");
+        assert_eq!(ts, 10_000);
+        assert_eq!(groups[0].workers.len(), 1);
+    }
+}
