@@ -125,6 +125,7 @@ pub async fn run(
         connected,
         hub,
         started: Instant::now(),
+        shutdown: shutdown.clone(),
     });
     let http = axum::serve(
         listeners.http,

@@ -6,18 +6,23 @@
 //! - [`metrics`] — `/api/metrics/current` and `/api/metrics/history`.
 //! - [`workers`] — `/api/workers/status`.
 //! - [`params`] — parsing of times and durations in query strings.
+//! - [`ws`] — `/ws`, the dashboard's live WebSocket feed.
+//! - [`dashboard`] — `/` and `/assets/*`, the embedded web page.
 
+pub mod dashboard;
 pub mod error;
 pub mod hosts;
 pub mod metrics;
 pub mod params;
 pub mod workers;
+pub mod ws;
 
 use std::time::Instant;
 
 use axum::Router;
 use axum::http::{HeaderValue, Uri, header};
 use axum::routing::get;
+use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::hub::Hub;
@@ -32,10 +37,15 @@ pub struct AppState {
     pub connected: Connected,
     pub hub: Hub,
     pub started: Instant,
+    /// Cancelled when the aggregator stops; long-lived connections end on it.
+    pub shutdown: CancellationToken,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(dashboard::index))
+        .route("/assets/{*path}", get(dashboard::assets))
+        .route("/ws", get(ws::handler))
         .route("/health", get(hosts::health))
         .route("/api/hosts", get(hosts::list))
         .route("/api/metrics/current", get(metrics::current))

@@ -628,7 +628,10 @@ mod tests {
             host_id: "a".to_owned(),
             samples: vec![sample(1000, 1.0), sample(2000, 2.0)],
         };
-        let first = store.write_batches(&[batch.clone()]).await.expect("write");
+        let first = store
+            .write_batches(std::slice::from_ref(&batch))
+            .await
+            .expect("write");
         assert_eq!(first, vec![vec![true, true]]);
         let mut again = batch.clone();
         again.samples.push(sample(3000, 3.0));

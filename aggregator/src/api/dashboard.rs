@@ -1,0 +1,102 @@
+//! `GET /` and `GET /assets/*`: the dashboard, embedded at build time by
+//! `build.rs` from `web/src/` and uPlot, served with a Content-Security-Policy
+//! that allows only this origin's scripts (no inline script, no eval).
+
+use axum::extract::Path;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
+}
+
+/// The policy of every dashboard response. `style-src` needs no
+/// `'unsafe-inline'`: uPlot sizes its elements through the CSSOM, which CSP
+/// does not restrict.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+     manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// An embedded file by its path under `web/src/` (uPlot under `vendor/`).
+pub fn asset(path: &str) -> Option<&'static [u8]> {
+    embedded::ASSETS
+        .iter()
+        .find(|(name, _)| *name == path)
+        .map(|(_, bytes)| *bytes)
+}
+
+/// `GET /`: the page.
+pub async fn index() -> Response {
+    serve("index.html")
+}
+
+/// `GET /assets/{*path}`.
+pub async fn assets(Path(path): Path<String>) -> Response {
+    serve(&path)
+}
+
+fn serve(path: &str) -> Response {
+    let Some(body) = asset(path) else {
+        return ApiError::NotFound(format!("no such dashboard file: {path}")).into_response();
+    };
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(path)),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embeds_the_page_and_uplot() {
+        let index = asset("index.html").unwrap_or_default();
+        assert!(
+            std::str::from_utf8(index)
+                .unwrap_or("")
+                .contains("<!doctype html>")
+        );
+        assert!(asset("vendor/uPlot.esm.js").is_some());
+        assert!(asset("vendor/uPlot.min.css").is_some());
+        assert!(asset("../Cargo.toml").is_none());
+    }
+
+    #[test]
+    fn policy_forbids_inline_scripts_and_framing() {
+        assert!(CONTENT_SECURITY_POLICY.contains("script-src 'self';"));
+        assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
+        assert!(CONTENT_SECURITY_POLICY.contains("frame-ancestors 'none'"));
+        assert_eq!(content_type("app.js"), "text/javascript; charset=utf-8");
+    }
+}

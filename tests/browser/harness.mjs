@@ -1,0 +1,128 @@
+// Fixtures for the browser tests: free loopback ports, the real aggregator
+// and agent binaries (from $FLEETWATCH_BIN_DIR, default target/debug), real
+// worker processes, headless Chromium through playwright-core, waiting on
+// conditions with deadlines, and cleanup of everything started.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, openSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN_DIR = path.resolve(REPO, process.env.FLEETWATCH_BIN_DIR ?? 'target/debug');
+export const SCREENSHOTS = path.join(REPO, 'target', 'screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Waits until `check()` returns a truthy value; throws after `timeoutMs`. */
+export async function waitFor(what, check, timeoutMs = 20000, everyMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  let lastError;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (e) {
+      lastError = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError.message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** A port that was free on 127.0.0.1 a moment ago. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Everything one test file starts, stopped by `stop()` whatever happened. */
+export class World {
+  constructor() {
+    this.procs = new Set();
+    this.dir = mkdtempSync(path.join(tmpdir(), 'fleetwatch-browser-'));
+    this.browser = null;
+    process.once('exit', () => this.killAll());
+  }
+
+  spawn(name, cmd, args) {
+    const log = openSync(path.join(this.dir, `${name}.log`), 'a');
+    const child = spawn(cmd, args, { stdio: ['ignore', log, log], detached: false });
+    child.name = name;
+    child.exited = new Promise((resolve) => child.once('exit', resolve));
+    this.procs.add(child);
+    child.once('exit', () => this.procs.delete(child));
+    return child;
+  }
+
+  async startAggregator({ grpcPort, httpPort }) {
+    const child = this.spawn('aggregator', path.join(BIN_DIR, 'fleetwatch-aggregator'), [
+      '--db', path.join(this.dir, 'fleetwatch.db'),
+      '--grpc-listen', `127.0.0.1:${grpcPort}`,
+      '--http-listen', `127.0.0.1:${httpPort}`,
+    ]);
+    await waitFor('the aggregator to answer /health', async () => {
+      if (child.exitCode !== null) throw new Error(`aggregator exited with ${child.exitCode}; see ${this.dir}/aggregator.log`);
+      const res = await fetch(`http://127.0.0.1:${httpPort}/health`);
+      return res.ok;
+    }, 20000);
+    return child;
+  }
+
+  startAgent({ grpcPort, hostId, workers }) {
+    return this.spawn(`agent-${hostId}`, path.join(BIN_DIR, 'fleetwatch-agent'), [
+      '--aggregator', `http://127.0.0.1:${grpcPort}`, '--interval', '1s', '--host-id', hostId,
+      ...workers.flatMap((w) => ['--worker', w]),
+    ]);
+  }
+
+  /** A worker process; `argv0` renames it (its command line then starts with it). */
+  startWorker(seconds, argv0) {
+    return argv0
+      ? this.spawn(`worker-${seconds}`, 'bash', ['-c', `exec -a "$0" sleep ${seconds}`, argv0])
+      : this.spawn(`worker-${seconds}`, 'sleep', [String(seconds)]);
+  }
+
+  async stopProcess(child, signal = 'SIGTERM') {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+    await child.exited;
+    clearTimeout(timer);
+  }
+
+  async launchBrowser() {
+    const profile = path.join(this.dir, 'chromium-profile');
+    mkdirSync(profile, { recursive: true });
+    this.browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1280, height: 800 },
+    });
+    return this.browser;
+  }
+
+  killAll() {
+    for (const child of this.procs) {
+      try { child.kill('SIGKILL'); } catch { /* gone */ }
+    }
+  }
+
+  async stop() {
+    try { await this.browser?.close(); } catch { /* already closed */ }
+    await Promise.all([...this.procs].map((c) => this.stopProcess(c)));
+    if (!process.env.FLEETWATCH_KEEP_TMP) rmSync(this.dir, { recursive: true, force: true });
+  }
+}

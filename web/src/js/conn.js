@@ -1,0 +1,100 @@
+// The WebSocket connection: connects, reconnects with jittered exponential
+// backoff, re-sends the subscription after every reconnect, and reports its
+// state ("connecting", "live", "reconnecting", "offline").
+
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 15000;
+/** Failed attempts after which the page says "offline" (it keeps trying). */
+const OFFLINE_AFTER = 6;
+
+export class Connection {
+  constructor({ onMessage, onState }) {
+    this.onMessage = onMessage;
+    this.onState = onState;
+    this.subscription = [];
+    this.failures = 0;
+    this.socket = null;
+    this.timer = null;
+    this.state = 'connecting';
+    window.addEventListener('online', () => this.retryNow());
+  }
+
+  url() {
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    return `${proto}//${location.host}/ws`;
+  }
+
+  start() {
+    this.connect();
+  }
+
+  setState(state) {
+    if (this.state !== state) {
+      this.state = state;
+      this.onState(state);
+    }
+  }
+
+  connect() {
+    clearTimeout(this.timer);
+    let socket;
+    try {
+      socket = new WebSocket(this.url());
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.socket = socket;
+    let gotSnapshot = false;
+    socket.addEventListener('open', () => this.sendSubscription());
+    socket.addEventListener('message', (ev) => {
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (msg.type === 'snapshot' && !gotSnapshot) {
+        gotSnapshot = true;
+        this.failures = 0;
+        this.setState('live');
+      }
+      this.onMessage(msg);
+    });
+    socket.addEventListener('close', () => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.failures += 1;
+      this.scheduleReconnect();
+    });
+  }
+
+  scheduleReconnect() {
+    this.setState(this.failures >= OFFLINE_AFTER || !navigator.onLine ? 'offline' : 'reconnecting');
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.max(0, this.failures - 1));
+    const delay = base / 2 + Math.random() * (base / 2);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  retryNow() {
+    if (!this.socket) {
+      this.failures = 0;
+      this.connect();
+    }
+  }
+
+  /** Full detail for these hosts, summaries for the rest. */
+  subscribe(hosts) {
+    this.subscription = [...hosts];
+    this.sendSubscription();
+  }
+
+  sendSubscription() {
+    this.send({ type: 'subscribe', hosts: this.subscription });
+  }
+
+  send(msg) {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(msg));
+  }
+}

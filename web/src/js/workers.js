@@ -1,0 +1,70 @@
+// Worker tables, one per pool: pid, name, command line, state, CPU %, RSS,
+// uptime; sortable by any column; a pool below its minimum stands out.
+
+import { h, replace } from './dom.js';
+import { bytes, duration, num } from './format.js';
+
+const COLUMNS = [
+  { key: 'pid', label: 'PID', get: (w) => w.pid },
+  { key: 'name', label: 'Name', get: (w) => w.name ?? '' },
+  { key: 'cmdline', label: 'Command line', get: (w) => w.cmdline ?? '' },
+  { key: 'state', label: 'State', get: (w) => w.state ?? '' },
+  { key: 'cpu', label: 'CPU %', get: (w) => w.cpu_percent ?? 0 },
+  { key: 'rss', label: 'RSS', get: (w) => w.rss_bytes ?? 0 },
+  { key: 'uptime', label: 'Uptime', get: (w) => -(w.start_time_secs ?? 0) },
+];
+
+export class WorkersView {
+  constructor() {
+    this.sort = { key: 'pid', dir: 1 };
+    this.root = h('section', { class: 'workers', id: 'workers' });
+    this.last = null;
+  }
+
+  sortBy(key) {
+    this.sort = { key, dir: this.sort.key === key ? -this.sort.dir : 1 };
+    if (this.last) this.render(...this.last);
+  }
+
+  /** `groups`: [{name, min_alive, alive, restarts, workers: [...]}]. */
+  render(groups, nowMs) {
+    this.last = [groups, nowMs];
+    const col = COLUMNS.find((c) => c.key === this.sort.key) ?? COLUMNS[0];
+    const { dir } = this.sort;
+    const tables = groups.map((g) => {
+      const below = g.alive < g.min_alive;
+      const workers = [...(g.workers ?? [])].sort((a, b) => {
+        const va = col.get(a);
+        const vb = col.get(b);
+        return (va < vb ? -1 : va > vb ? 1 : 0) * dir;
+      });
+      return h('div', { class: `pool-block${below ? ' below-min' : ''}`, dataset: { pool: g.name } },
+        h('h3', {},
+          h('span', { text: `Pool ${g.name}` }),
+          h('span', { class: `pool-count${below ? ' below-min' : ''}`, text: `${g.alive} alive / ${g.min_alive} expected` }),
+          below ? h('span', { class: 'badge sev-critical', text: 'below minimum' }) : null,
+          h('span', { class: 'muted', text: `restarts ${g.restarts ?? 0}` })),
+        h('div', { class: 'table-scroll' },
+          h('table', { class: 'workers-table' },
+            h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', { scope: 'col' },
+              h('button', {
+                type: 'button', class: 'sort', dataset: { key: c.key },
+                text: `${c.label}${c.key === col.key ? (dir > 0 ? ' ▲' : ' ▼') : ''}`,
+                on: { click: () => this.sortBy(c.key) },
+              }))))),
+            h('tbody', {}, workers.length
+              ? workers.map((w) => h('tr', { dataset: { pid: String(w.pid) } },
+                h('td', { dataset: { label: 'PID' }, text: String(w.pid) }),
+                h('td', { dataset: { label: 'Name' }, text: w.name ?? '' }),
+                h('td', { class: 'cmdline', dataset: { label: 'Command line' }, text: w.cmdline ?? '' }),
+                h('td', { dataset: { label: 'State' }, text: w.state ?? '' }),
+                h('td', { dataset: { label: 'CPU %' }, text: num(w.cpu_percent, 1) }),
+                h('td', { dataset: { label: 'RSS' }, text: bytes(w.rss_bytes) }),
+                h('td', { dataset: { label: 'Uptime' }, text: w.start_time_secs ? duration(nowMs / 1000 - w.start_time_secs) : '–' })))
+              : h('tr', {}, h('td', { colSpan: COLUMNS.length, class: 'muted', text: 'No worker of this pool is running.' }))))));
+    });
+    replace(this.root,
+      h('h2', { text: 'Workers' }),
+      tables.length ? tables : h('p', { class: 'muted', text: 'This host declares no worker pools.' }));
+  }
+}
