@@ -78,12 +78,14 @@ impl SystemCollector {
         let (mut read, mut written) = (0u64, 0u64);
         for disk in self.disks.iter() {
             let device = disk.name().to_string_lossy();
-            // A device mounted twice (bind mounts) counts its I/O once.
-            if devices.insert(device.clone()) {
-                let usage = disk.usage();
-                read = read.saturating_add(usage.read_bytes);
-                written = written.saturating_add(usage.written_bytes);
+            // A device mounted twice (bind mounts) is one filesystem: report
+            // its first mount only, and count its I/O once.
+            if !devices.insert(device.clone()) {
+                continue;
             }
+            let usage = disk.usage();
+            read = read.saturating_add(usage.read_bytes);
+            written = written.saturating_add(usage.written_bytes);
             filesystems.push(Filesystem {
                 mount_point: disk.mount_point().to_string_lossy().into_owned(),
                 fs_type: disk.file_system().to_string_lossy().into_owned(),
