@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::alerts::{AlertsConfig, Rule, builtin_rules};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -55,6 +57,11 @@ pub struct Args {
     /// How long raw samples are kept, such as 24h or 7d [default: 24h].
     #[arg(long, env = "FLEETWATCH_RETENTION", value_name = "DURATION")]
     pub retention: Option<String>,
+
+    /// Send a test notification to every webhook in the config, report
+    /// each result, and exit (non-zero if any failed).
+    #[arg(long)]
+    pub test_webhook: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +71,10 @@ pub struct FileConfig {
     pub http_listen: Option<String>,
     pub db: Option<PathBuf>,
     pub retention: Option<String>,
+    /// The dashboard's address as people reach it, for links in notifications.
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +83,12 @@ pub struct Config {
     pub http_listen: SocketAddr,
     pub db: PathBuf,
     pub retention: Duration,
+    pub public_url: Option<String>,
+    /// The `[alerts]` section as written; `rules` is what it builds to.
+    pub alerts: AlertsConfig,
+    /// The alert rules in force: the built-in defaults with the file's
+    /// overrides, plus its own rules.
+    pub rules: Vec<Rule>,
 }
 
 impl Default for Config {
@@ -81,6 +98,9 @@ impl Default for Config {
             http_listen: SocketAddr::from(([127, 0, 0, 1], 7401)),
             db: PathBuf::from("fleetwatch.db"),
             retention: Duration::from_secs(24 * 3600),
+            public_url: None,
+            alerts: AlertsConfig::default(),
+            rules: builtin_rules(),
         }
     }
 }
@@ -150,11 +170,35 @@ impl Config {
                 reason: "is empty".to_owned(),
             });
         }
+        let rules = file.alerts.build().map_err(|e| ConfigError::Invalid {
+            origin: file_origin.to_owned(),
+            key: "alerts".to_owned(),
+            reason: e.to_string(),
+        })?;
+        let notify_err = |e: crate::alerts::notify::NotifyConfigError| ConfigError::Invalid {
+            origin: file_origin.to_owned(),
+            key: "alerts".to_owned(),
+            reason: e.to_string(),
+        };
+        crate::alerts::notify::validate_webhooks(&file.alerts.webhooks).map_err(notify_err)?;
+        file.alerts.notify.validate().map_err(notify_err)?;
+        if let Some(url) = &file.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                origin: file_origin.to_owned(),
+                key: "public_url".to_owned(),
+                reason: format!("`{url}` must start with http:// or https://"),
+            });
+        }
         Ok(Self {
             grpc_listen,
             http_listen,
             db,
             retention,
+            public_url: file.public_url,
+            alerts: file.alerts,
+            rules,
         })
     }
 }
@@ -188,6 +232,27 @@ mod tests {
         assert_eq!(cfg.grpc_listen, "127.0.0.1:0".parse().expect("addr"));
         assert_eq!(cfg.http_listen, Config::default().http_listen);
         assert_eq!(cfg.retention, Duration::from_secs(48 * 3600));
+    }
+
+    #[test]
+    fn alert_rules_are_built_and_bad_ones_named() {
+        let file: FileConfig =
+            toml::from_str("[alerts.defaults.memory]\nenabled = false\n").expect("toml");
+        let cfg = Config::merge(&args(&[]), file, "agg.toml").expect("valid");
+        assert!(cfg.rules.iter().any(|r| r.name == "cpu"));
+        assert!(!cfg.rules.iter().any(|r| r.name == "memory"));
+
+        let file: FileConfig = toml::from_str(
+            "[[alerts.rules]]\nname = \"hot\"\nmetric = \"cpu_percent\"\ncomparison = \">=\"\nwarning = 99\ncritical = 90\n",
+        )
+        .expect("toml");
+        let err = Config::merge(&args(&[]), file, "agg.toml")
+            .expect_err("critical below warning")
+            .to_string();
+        assert!(
+            err.contains("agg.toml: key `alerts`") && err.contains("hot"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::alerts::AlertEvent;
 use crate::model::{HostInfo, Sample};
 
 /// How many events a receiver may fall behind before it lags.
@@ -29,6 +30,8 @@ pub enum HubEvent {
     HostOnline { host: Arc<HostInfo> },
     /// An agent's stream ended.
     HostOffline { host_id: String },
+    /// An alert changed state.
+    Alert { alert: AlertEvent },
 }
 
 /// The sending side, cheap to clone.

@@ -49,6 +49,19 @@ pub enum Error {
     Grpc(#[from] tonic::transport::Error),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error("cannot start alerting: {0}")]
+    Alerts(Box<alerts::AlertsError>),
+}
+
+/// Where people reach the dashboard, for links in notifications.
+fn dashboard_url(config: &Config, listeners: &Listeners) -> String {
+    match &config.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let addr = listeners.http.local_addr().unwrap_or(config.http_listen);
+            format!("http://{addr}")
+        }
+    }
 }
 
 /// The sockets the aggregator serves on.
@@ -92,13 +105,34 @@ pub async fn run(
     tasks.spawn(retention::run(
         store.clone(),
         config.retention,
+        config.alerts.history_retention(),
         shutdown.clone(),
     ));
+
+    let notifier = alerts::notify::Notifier::spawn(
+        config.alerts.webhooks.clone(),
+        config.alerts.notify.clone(),
+        Some(dashboard_url(&config, &listeners)),
+        shutdown.clone(),
+    );
+    let alerts = alerts::Alerts::start(
+        alerts::service::Parts {
+            rules: config.rules.clone(),
+            store: store.clone(),
+            hub: hub.clone(),
+            notifier,
+        },
+        shutdown.clone(),
+        &tasks,
+    )
+    .await
+    .map_err(|source| Error::Alerts(Box::new(source)))?;
 
     let ingest = ingest::IngestService::new(
         store.clone(),
         writer,
         hub.clone(),
+        alerts.clone(),
         connected.clone(),
         shutdown.clone(),
     );
@@ -124,6 +158,7 @@ pub async fn run(
         store: store.clone(),
         connected,
         hub,
+        alerts,
         started: Instant::now(),
         shutdown: shutdown.clone(),
     });

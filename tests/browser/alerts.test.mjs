@@ -1,9 +1,7 @@
 // An alert appears on the page without a reload when a worker pool falls
 // below its minimum, and goes away when the pool recovers.
-//
-// Needs the alert engine publishing `{"type":"alert","alert":{...}}` on the
-// WebSocket and listing firing alerts in the snapshot. Until then it is
-// skipped; run it with FLEETWATCH_ALERT_TESTS=1 (or delete `skip` below).
+// The alert arrives as a `{"type":"alert","alert":{...}}` WebSocket message
+// from the aggregator's alert engine.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,9 +9,7 @@ import { World, freePort, waitFor } from './harness.mjs';
 
 const HOST = 'browser-alerts';
 const SECS = 800000 + (process.pid % 40000) * 2;
-const ENABLED = process.env.FLEETWATCH_ALERT_TESTS === '1';
-
-describe('alerts in a real browser', { skip: ENABLED ? false : 'set FLEETWATCH_ALERT_TESTS=1 once the alert engine publishes to the hub' }, () => {
+describe('alerts in a real browser', () => {
   const world = new World();
   let page;
   let base;

@@ -55,6 +55,16 @@ impl Aggregator {
 
     /// Starts on the given addresses (to restart on the same ports).
     pub async fn start_on(db: &Path, grpc: SocketAddr, http: SocketAddr) -> Result<Self> {
+        Self::start_with(db, grpc, http, fleetwatch_aggregator::Config::default()).await
+    }
+
+    /// Starts with `config` (its addresses and database are replaced).
+    pub async fn start_with(
+        db: &Path,
+        grpc: SocketAddr,
+        http: SocketAddr,
+        config: fleetwatch_aggregator::Config,
+    ) -> Result<Self> {
         let grpc_listener = TcpListener::bind(grpc).await.context("bind gRPC")?;
         let http_listener = TcpListener::bind(http).await.context("bind HTTP")?;
         let grpc = grpc_listener.local_addr()?;
@@ -63,7 +73,7 @@ impl Aggregator {
             grpc_listen: grpc,
             http_listen: http,
             db: db.to_owned(),
-            ..Default::default()
+            ..config
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(fleetwatch_aggregator::run(
@@ -244,6 +254,18 @@ impl Drop for Workers {
             let _ = child.wait();
         }
     }
+}
+
+/// Parses an aggregator config file's text, as `--config` would.
+pub fn aggregator_config(toml_text: &str) -> Result<fleetwatch_aggregator::Config> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("aggregator.toml");
+    std::fs::write(&path, toml_text)?;
+    let args = fleetwatch_aggregator::config::Args {
+        config: Some(path),
+        ..Default::default()
+    };
+    Ok(fleetwatch_aggregator::Config::load(&args)?)
 }
 
 /// A raw gRPC stream to the aggregator, for sending exactly what a test wants.

@@ -8,8 +8,9 @@ use serde_json::Value;
 
 /// Stores samples with known CPU values in two one-minute buckets.
 async fn seed(agg: &Aggregator) -> Result<i64> {
-    // Start of a minute, 10 minutes ago.
-    let base = (now_ms() / 60_000 - 10) * 60_000;
+    // 9 to 12 minutes ago, on a 3-minute boundary, so that 1-minute and
+    // 3-minute buckets (aligned to multiples of the step) both start there.
+    let base = (now_ms() / 180_000 - 4) * 180_000;
     let mut stream = RawStream::hello(agg, "hist").await?;
     let cpu = [
         (0, 10.0),

@@ -1,1 +1,43 @@
 //! Alerting: rules, the evaluation engine, notifications.
+//!
+//! - [`rules`] — one alert rule as configured: metric, comparison,
+//!   thresholds, `for`, scope; validation and globs.
+//! - [`defaults`] — the `[alerts]` config section: built-in rules, their
+//!   overrides by name, own rules; `AlertsConfig::build` yields the rule set.
+//! - [`engine`] — the pure state machine over rule × host × scope instances,
+//!   fed samples (`observe`) and time (`tick`), returning transitions.
+//! - [`instance`] — one instance's life (pending, firing, escalation,
+//!   hysteresis) and the `Transition` records.
+//! - [`threshold`] — threshold values: numbers, `min_alive`, `N intervals`.
+//! - [`silence`] — silences that mark transitions as not to be notified.
+//! - [`history`] — alert history and silences in SQLite.
+//! - [`service`] — the task that owns the engine: feeds it samples and
+//!   ticks, records, publishes and notifies its transitions.
+//! - [`notify`] — webhook receivers, retries, repeats.
+//! - `measure` — what a rule reads from a sample and how values are worded.
+//!
+//! The engine is synchronous and reads no clock: the caller passes `now_ms`,
+//! stores every transition, notifies those with `notify` set, and feeds the
+//! engine the still-firing alerts (`restore`) after a restart.
+
+pub mod defaults;
+pub mod engine;
+#[cfg(test)]
+mod fixtures;
+pub mod history;
+pub mod instance;
+mod measure;
+pub mod notify;
+pub mod rules;
+pub mod service;
+pub mod silence;
+pub mod threshold;
+
+pub use defaults::{AlertsConfig, RuleOverride, builtin_rules};
+pub use engine::Engine;
+pub use history::{AlertFilter, AlertHistory, AlertRecord};
+pub use instance::{AlertInstance, AlertState, Transition};
+pub use rules::{Comparison, Metric, Rule, RuleError, Severity};
+pub use service::{AlertEvent, Alerts, AlertsError};
+pub use silence::{Silence, SilenceError};
+pub use threshold::Threshold;

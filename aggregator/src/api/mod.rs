@@ -5,10 +5,12 @@
 //! - [`hosts`] — `/health` and `/api/hosts`.
 //! - [`metrics`] — `/api/metrics/current` and `/api/metrics/history`.
 //! - [`workers`] — `/api/workers/status`.
+//! - [`alerts`] — `/api/alerts`, `/api/alerts/rules`, `/api/silences`.
 //! - [`params`] — parsing of times and durations in query strings.
 //! - [`ws`] — `/ws`, the dashboard's live WebSocket feed.
 //! - [`dashboard`] — `/` and `/assets/*`, the embedded web page.
 
+pub mod alerts;
 pub mod dashboard;
 pub mod error;
 pub mod hosts;
@@ -21,10 +23,11 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::http::{HeaderValue, Uri, header};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::alerts::Alerts;
 use crate::hub::Hub;
 use crate::ingest::Connected;
 use crate::store::SqliteStore;
@@ -36,6 +39,7 @@ pub struct AppState {
     pub store: SqliteStore,
     pub connected: Connected,
     pub hub: Hub,
+    pub alerts: Alerts,
     pub started: Instant,
     /// Cancelled when the aggregator stops; long-lived connections end on it.
     pub shutdown: CancellationToken,
@@ -51,6 +55,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/metrics/current", get(metrics::current))
         .route("/api/metrics/history", get(metrics::history))
         .route("/api/workers/status", get(workers::status))
+        .route("/api/alerts", get(alerts::list))
+        .route("/api/alerts/rules", get(alerts::rules))
+        .route(
+            "/api/silences",
+            get(alerts::list_silences).post(alerts::create_silence),
+        )
+        .route("/api/silences/{id}", delete(alerts::delete_silence))
         .fallback(not_found)
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

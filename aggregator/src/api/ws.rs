@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
+use crate::alerts::AlertEvent;
 use crate::hub::HubEvent;
 use crate::model::{GroupStatus, Sample, TimestampMs};
 use crate::store::{CurrentSample, GroupRecord, HostRecord, StoreError, fullest_filesystem};
@@ -335,12 +336,14 @@ pub async fn snapshot(state: &AppState) -> Result<Value, StoreError> {
     }))
 }
 
-/// The alerts firing now, as the page shows them.
-// The alert engine is not wired into `AppState` yet; when it is, this becomes
-// one line such as `Ok(state.alerts.firing().await?)` returning items of the
-// `{"rule","host_id","scope","severity","state",...}` shape.
-async fn firing_alerts(_state: &AppState) -> Result<Vec<Value>, StoreError> {
-    Ok(Vec::new())
+/// The alerts pending or firing now, as the page shows them.
+async fn firing_alerts(state: &AppState) -> Result<Vec<Value>, StoreError> {
+    Ok(state
+        .alerts
+        .active()
+        .iter()
+        .filter_map(|a| serde_json::to_value(AlertEvent::from_instance(a)).ok())
+        .collect())
 }
 
 #[cfg(test)]
@@ -445,10 +448,28 @@ mod tests {
             .unwrap();
         let hub = Hub::new();
         let shutdown = CancellationToken::new();
+        let alerts = crate::alerts::Alerts::start(
+            crate::alerts::service::Parts {
+                rules: Vec::new(),
+                store: store.clone(),
+                hub: hub.clone(),
+                notifier: crate::alerts::notify::Notifier::spawn(
+                    Vec::new(),
+                    Default::default(),
+                    None,
+                    shutdown.clone(),
+                ),
+            },
+            shutdown.clone(),
+            &tokio_util::task::TaskTracker::new(),
+        )
+        .await
+        .unwrap();
         let app = super::super::router(AppState {
             store,
             connected: Connected::default(),
             hub: hub.clone(),
+            alerts,
             started: Instant::now(),
             shutdown: shutdown.clone(),
         });

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
+use crate::alerts::Alerts;
 use crate::hub::{Hub, HubEvent};
 use crate::model::{HostInfo, now_ms};
 use crate::store::{SqliteStore, Writer};
@@ -67,6 +68,7 @@ pub struct IngestService {
     store: SqliteStore,
     writer: Writer,
     hub: Hub,
+    alerts: Alerts,
     connected: Connected,
     next_conn: Arc<std::sync::atomic::AtomicU64>,
     shutdown: CancellationToken,
@@ -77,6 +79,7 @@ impl IngestService {
         store: SqliteStore,
         writer: Writer,
         hub: Hub,
+        alerts: Alerts,
         connected: Connected,
         shutdown: CancellationToken,
     ) -> Self {
@@ -84,6 +87,7 @@ impl IngestService {
             store,
             writer,
             hub,
+            alerts,
             connected,
             next_conn: Arc::default(),
             shutdown,
@@ -130,6 +134,7 @@ impl Ingest for IngestService {
         self.connected.insert(&host.host_id, conn);
         tracing::info!(host = %host.host_id, ?peer, conn, "agent connected");
         let host = Arc::new(host);
+        self.alerts.hello(host.clone()).await;
         self.hub
             .publish(HubEvent::HostOnline { host: host.clone() });
 
@@ -211,9 +216,11 @@ impl IngestService {
                     }
                     for (sample, is_new) in published.into_iter().zip(new) {
                         if is_new {
+                            let sample = Arc::new(sample);
+                            self.alerts.observe(host.clone(), sample.clone()).await;
                             self.hub.publish(HubEvent::Sample {
                                 host_id: host.host_id.clone(),
-                                sample: Arc::new(sample),
+                                sample,
                             });
                         }
                     }

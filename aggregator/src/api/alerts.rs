@@ -1,0 +1,138 @@
+//! `/api/alerts`, `/api/alerts/rules` and `/api/silences`.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use crate::alerts::{AlertFilter, AlertRecord, AlertState, AlertsError, Rule, Severity, Silence};
+use crate::model::now_ms;
+
+#[derive(Debug, Deserialize)]
+pub struct AlertParams {
+    pub state: Option<String>,
+    pub host: Option<String>,
+    pub severity: Option<String>,
+    pub limit: Option<String>,
+}
+
+/// Alert history, newest first: `state=firing` (default), `resolved` or `all`.
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<AlertParams>, QueryRejection>,
+) -> ApiResult<Json<Vec<AlertRecord>>> {
+    let Query(params) = query?;
+    let wanted = match params.state.as_deref().unwrap_or("firing") {
+        "firing" => Some(AlertState::Firing),
+        "resolved" => Some(AlertState::Resolved),
+        "all" => None,
+        other => {
+            return Err(ApiError::bad_param(
+                "state",
+                format!("`{other}` is not one of firing, resolved, all"),
+            ));
+        }
+    };
+    let severity = match params.severity.as_deref() {
+        None => None,
+        Some("warning") => Some(Severity::Warning),
+        Some("critical") => Some(Severity::Critical),
+        Some(other) => {
+            return Err(ApiError::bad_param(
+                "severity",
+                format!("`{other}` is not one of warning, critical"),
+            ));
+        }
+    };
+    let limit = match params.limit.as_deref() {
+        None => 500,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| ApiError::bad_param("limit", "must be a number from 1 to 10000"))?,
+    };
+    let filter = AlertFilter {
+        state: wanted,
+        host: params.host,
+        severity,
+        limit,
+    };
+    Ok(Json(state.alerts.history().list(&filter).await?))
+}
+
+/// The rules in force, built-in defaults included.
+pub async fn rules(State(state): State<AppState>) -> Json<Vec<Rule>> {
+    Json(state.alerts.rules())
+}
+
+/// `POST /api/silences` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSilence {
+    pub rule: Option<String>,
+    pub host: Option<String>,
+    pub pool: Option<String>,
+    /// How long, such as `1h`; or give `expires_at_ms`.
+    pub duration: Option<String>,
+    pub expires_at_ms: Option<i64>,
+    #[serde(default)]
+    pub comment: String,
+}
+
+pub async fn create_silence(
+    State(state): State<AppState>,
+    body: Result<Json<NewSilence>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Silence>)> {
+    let Json(body) = body?;
+    let now = now_ms();
+    let expires_at_ms = match (&body.duration, body.expires_at_ms) {
+        (Some(text), None) => {
+            let d = humantime::parse_duration(text)
+                .map_err(|e| ApiError::bad_param("duration", format!("`{text}`: {e}")))?;
+            now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        }
+        (None, Some(at)) => at,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give exactly one of `duration` and `expires_at_ms`".to_owned(),
+            ));
+        }
+    };
+    if body.comment.len() > 1024 {
+        return Err(ApiError::bad_param("comment", "is longer than 1024 bytes"));
+    }
+    let silence = Silence {
+        id: 0,
+        rule: body.rule,
+        host: body.host,
+        pool: body.pool,
+        expires_at_ms,
+        comment: body.comment,
+    };
+    match state.alerts.silence(silence).await {
+        Ok(silence) => Ok((StatusCode::CREATED, Json(silence))),
+        Err(AlertsError::Silence(e)) => Err(ApiError::BadRequest(e.to_string())),
+        Err(AlertsError::Store(e)) => Err(e.into()),
+    }
+}
+
+pub async fn list_silences(State(state): State<AppState>) -> Json<Vec<Silence>> {
+    Json(state.alerts.silences())
+}
+
+pub async fn delete_silence(
+    State(state): State<AppState>,
+    id: Result<Path<u64>, PathRejection>,
+) -> ApiResult<StatusCode> {
+    let Path(id) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    match state.alerts.unsilence(id).await {
+        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(false) => Err(ApiError::NotFound(format!("no silence {id}"))),
+        Err(AlertsError::Silence(e)) => Err(ApiError::BadRequest(e.to_string())),
+        Err(AlertsError::Store(e)) => Err(e.into()),
+    }
+}
