@@ -226,3 +226,50 @@ async fn binaries_stream_and_stop_cleanly_on_sigterm() -> Result<()> {
     assert!(log.contains("aggregator stopped"), "{log}");
     Ok(())
 }
+
+#[tokio::test]
+async fn test_webhook_flag_reports_each_receiver() -> Result<()> {
+    use axum::routing::post;
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |body: axum::Json<serde_json::Value>| {
+            let counter = counter.clone();
+            async move {
+                if body["test"] == true {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let good = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dead = free_port()?;
+
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("aggregator.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[alerts.webhooks]]\nname = \"good\"\nurl = \"http://{good}/hook\"\n\
+             [[alerts.webhooks]]\nname = \"dead\"\nurl = \"http://127.0.0.1:{dead}/hook\"\n\
+             [alerts.notify]\nmax_attempts = 2\nretry_backoff = \"50ms\"\n"
+        ),
+    )?;
+    let path = file.to_str().context("path")?.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        run(
+            "fleetwatch-aggregator",
+            &["--config", &path, "--test-webhook"],
+        )
+    })
+    .await??;
+    let stdout = String::from_utf8(out.stdout)?;
+    assert!(!out.status.success(), "a dead receiver fails the run");
+    assert!(stdout.contains("good: delivered"), "{stdout}");
+    assert!(stdout.contains("dead: FAILED"), "{stdout}");
+    assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 1);
+    Ok(())
+}
