@@ -40,6 +40,17 @@ describe('alerts in a real browser', () => {
     assert.match(t, /since/);
     assert.equal(await page.locator(`tr[data-host="${HOST}"] .status`).textContent(), 'alerting');
     assert.ok(await alert.locator('button.silence').count() === 1, 'a Silence button');
+
+    // The button silences this pool on this host through the API.
+    await alert.locator('button.silence').click();
+    let silences = [];
+    await waitFor('the silence in the API', async () => {
+      silences = await (await fetch(`${base}/api/silences`)).json();
+      return silences.length === 1;
+    }, 10000);
+    assert.equal(silences[0].rule, 'worker_pool');
+    assert.equal(silences[0].host, HOST);
+    assert.equal(silences[0].pool, 'short');
     const loads = await page.evaluate(() => performance.getEntriesByType('navigation').length);
 
     world.startWorker(SECS);

@@ -33,6 +33,10 @@ struct Args {
     /// Worker processes reported per sample.
     #[arg(long, default_value_t = 8)]
     workers: u32,
+    /// HTTP port of the aggregator (0: any free port), so that WebSocket
+    /// clients can join the run; the address is printed at the start.
+    #[arg(long, default_value_t = 0)]
+    http_port: u16,
     /// The aggregator binary to start.
     #[arg(long, default_value = "target/release/fleetwatch-aggregator")]
     aggregator_bin: PathBuf,
@@ -194,7 +198,12 @@ async fn main() -> Result<()> {
     }
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("load.db");
-    let (grpc, http) = (free_port()?, free_port()?);
+    let grpc = free_port()?;
+    let http = if args.http_port == 0 {
+        free_port()?
+    } else {
+        args.http_port
+    };
     let mut child = Command::new(&args.aggregator_bin)
         .args(["--grpc-listen", &format!("127.0.0.1:{grpc}")])
         .args(["--http-listen", &format!("127.0.0.1:{http}")])
@@ -212,6 +221,7 @@ async fn main() -> Result<()> {
     })
     .await?;
 
+    println!("aggregator HTTP at http://127.0.0.1:{http}");
     let stats = Arc::new(Stats::default());
     let url = format!("http://127.0.0.1:{grpc}");
     let (cpu0, _) = cpu_and_rss(pid)?;

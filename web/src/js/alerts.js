@@ -45,7 +45,13 @@ export async function silence(alert) {
   const res = await fetch('/api/silences', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ rule: alert.rule, host: alert.host_id, pool: alert.scope || null, duration: '1h' }),
+    // The scope is a pool name or a mount point; only a pool is a silence matcher.
+    body: JSON.stringify({
+      rule: alert.rule,
+      host: alert.host_id,
+      pool: alert.scope && !alert.scope.startsWith('/') ? alert.scope : null,
+      duration: '1h',
+    }),
   });
   if (!res.ok) {
     let message = `${res.status} ${res.statusText}`;
