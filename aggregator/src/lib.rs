@@ -102,6 +102,7 @@ pub async fn run(
     let writer = store::Writer::spawn(store.clone());
     let tasks = TaskTracker::new();
 
+    tasks.spawn(retention::checkpoint(store.clone(), shutdown.clone()));
     tasks.spawn(retention::run(
         store.clone(),
         config.retention,

@@ -1,5 +1,6 @@
 //! Background pruning of samples older than the retention period, and of
-//! resolved alerts older than the alert history's.
+//! resolved alerts older than the alert history's; and checkpointing of
+//! SQLite's write-ahead log.
 
 use std::time::Duration;
 
@@ -11,6 +12,25 @@ use crate::store::SqliteStore;
 
 /// How often old samples are pruned.
 const EVERY: Duration = Duration::from_secs(60);
+/// How often the WAL is checkpointed.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Checkpoints the database's write-ahead log in the background, so that
+/// commits (and the acks waiting on them) never pay for it.
+pub async fn checkpoint(store: SqliteStore, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(CHECKPOINT_EVERY);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = ticker.tick() => {}
+        }
+        if let Err(e) = store.checkpoint().await {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+    }
+    // One last one, so the database file is whole when we stop.
+    let _ = store.checkpoint().await;
+}
 
 pub async fn run(
     store: SqliteStore,
