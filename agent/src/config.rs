@@ -12,6 +12,8 @@ use clap::Parser;
 use regex::Regex;
 use serde::Deserialize;
 
+use crate::tls::{TlsSettings, Trust};
+
 /// Longest interval we accept; beyond it "offline" detection stops making sense.
 const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 /// Shortest interval we accept.
@@ -77,6 +79,24 @@ pub struct Args {
     /// unreachable; the oldest are dropped first [default: 64MiB].
     #[arg(long, env = "FLEETWATCH_BUFFER_BYTES", value_name = "BYTES")]
     pub buffer_bytes: Option<usize>,
+
+    /// CA certificate(s) (PEM) that the aggregator's certificate must chain
+    /// to, for an https:// aggregator [default: the Mozilla roots].
+    #[arg(long, env = "FLEETWATCH_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Trust exactly the aggregator certificate with this SHA-256
+    /// fingerprint (64 hex digits, colons optional) instead of a CA.
+    #[arg(long, env = "FLEETWATCH_PIN_SHA256", value_name = "HEX")]
+    pub pin_sha256: Option<String>,
+
+    /// Client certificate (PEM) for an aggregator that requires mutual TLS.
+    #[arg(long, env = "FLEETWATCH_CLIENT_CERT", value_name = "FILE")]
+    pub client_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --client-cert.
+    #[arg(long, env = "FLEETWATCH_CLIENT_KEY", value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
 }
 
 /// The TOML file, as written by an operator.
@@ -87,6 +107,10 @@ pub struct FileConfig {
     pub interval: Option<String>,
     pub host_id: Option<String>,
     pub buffer_bytes: Option<usize>,
+    pub ca_file: Option<PathBuf>,
+    pub pin_sha256: Option<String>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
     #[serde(default)]
     pub worker: Vec<WorkerGroupFile>,
 }
@@ -129,6 +153,8 @@ pub struct Config {
     pub host_id: String,
     pub buffer_bytes: usize,
     pub workers: Vec<WorkerGroupConfig>,
+    /// TLS settings for an https:// aggregator; `None` for http://.
+    pub tls: Option<TlsSettings>,
 }
 
 impl Config {
@@ -157,7 +183,7 @@ impl Config {
             reason,
         };
 
-        let aggregator = match (&args.aggregator, file.aggregator) {
+        let aggregator = match (&args.aggregator, file.aggregator.clone()) {
             (Some(url), _) => (url.clone(), "--aggregator"),
             (None, Some(url)) => (url, file_origin),
             (None, None) => ("http://127.0.0.1:7400".to_owned(), "default"),
@@ -170,6 +196,8 @@ impl Config {
                 format!("`{aggregator}` must start with http:// or https://"),
             ));
         }
+
+        let tls = tls_settings(args, &file, file_origin, &aggregator, origin)?;
 
         let (interval, origin) = match (&args.interval, file.interval) {
             (Some(text), _) => (text.clone(), "--interval"),
@@ -233,8 +261,123 @@ impl Config {
             host_id,
             buffer_bytes,
             workers,
+            tls,
         })
     }
+}
+
+/// The TLS keys, checked: files exist and parse now, the pin is well formed,
+/// and nothing TLS is set for a plain http:// aggregator.
+fn tls_settings(
+    args: &Args,
+    file: &FileConfig,
+    file_origin: &str,
+    aggregator: &str,
+    aggregator_origin: &str,
+) -> Result<Option<TlsSettings>, ConfigError> {
+    let invalid = |origin: &str, key: &str, reason: String| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        key: key.to_owned(),
+        reason,
+    };
+    fn pick<T: Clone>(
+        flag: &Option<T>,
+        from_file: &Option<T>,
+        flag_name: &str,
+        file_origin: &str,
+    ) -> Option<(T, String)> {
+        match (flag, from_file) {
+            (Some(v), _) => Some((v.clone(), flag_name.to_owned())),
+            (None, Some(v)) => Some((v.clone(), file_origin.to_owned())),
+            (None, None) => None,
+        }
+    }
+    let ca_file = pick(&args.ca_file, &file.ca_file, "--ca-file", file_origin);
+    let pin = pick(
+        &args.pin_sha256,
+        &file.pin_sha256,
+        "--pin-sha256",
+        file_origin,
+    );
+    let cert = pick(
+        &args.client_cert,
+        &file.client_cert,
+        "--client-cert",
+        file_origin,
+    );
+    let key = pick(
+        &args.client_key,
+        &file.client_key,
+        "--client-key",
+        file_origin,
+    );
+
+    if !aggregator.starts_with("https://") {
+        let set = [
+            ca_file.as_ref().map(|(_, o)| ("ca_file", o)),
+            pin.as_ref().map(|(_, o)| ("pin_sha256", o)),
+            cert.as_ref().map(|(_, o)| ("client_cert", o)),
+            key.as_ref().map(|(_, o)| ("client_key", o)),
+        ];
+        if let Some((key, origin)) = set.into_iter().flatten().next() {
+            return Err(invalid(
+                origin,
+                key,
+                format!(
+                    "only applies to TLS, but the aggregator URL `{aggregator}` ({aggregator_origin}) is not https://"
+                ),
+            ));
+        }
+        return Ok(None);
+    }
+
+    let trust = match (ca_file, pin) {
+        (Some(_), Some((_, origin))) => {
+            return Err(invalid(
+                &origin,
+                "pin_sha256",
+                "set either ca_file or pin_sha256, not both".to_owned(),
+            ));
+        }
+        (Some((path, origin)), None) => {
+            crate::tls::load_certs(&path)
+                .map_err(|e| invalid(&origin, "ca_file", e.to_string()))?;
+            Trust::CaFile(path)
+        }
+        (None, Some((text, origin))) => {
+            Trust::Pin(crate::tls::parse_pin(&text).map_err(|e| invalid(&origin, "pin_sha256", e))?)
+        }
+        (None, None) => Trust::PublicRoots,
+    };
+    let client = match (cert, key) {
+        (Some((cert, cert_origin)), Some((key, key_origin))) => {
+            crate::tls::load_certs(&cert)
+                .map_err(|e| invalid(&cert_origin, "client_cert", e.to_string()))?;
+            crate::tls::load_key(&key)
+                .map_err(|e| invalid(&key_origin, "client_key", e.to_string()))?;
+            Some((cert, key))
+        }
+        (Some((_, origin)), None) => {
+            return Err(invalid(
+                &origin,
+                "client_key",
+                "client_cert is set but client_key is not".to_owned(),
+            ));
+        }
+        (None, Some((_, origin))) => {
+            return Err(invalid(
+                &origin,
+                "client_cert",
+                "client_key is set but client_cert is not".to_owned(),
+            ));
+        }
+        (None, None) => None,
+    };
+    let settings = TlsSettings { trust, client };
+    // Catch a key that does not match its certificate now, not at connect.
+    crate::tls::client_config(&settings)
+        .map_err(|e| invalid(file_origin, "client_key", e.to_string()))?;
+    Ok(Some(settings))
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -476,5 +619,92 @@ mod tests {
             .expect_err("missing file")
             .to_string();
         assert!(err.contains("/nonexistent/agent.toml"), "{err}");
+    }
+
+    #[test]
+    fn tls_settings_are_checked_and_named() {
+        let pin = "AB".repeat(32);
+        let cfg = Config::merge(
+            &args(&[
+                "--host-id",
+                "h",
+                "--aggregator",
+                "https://agg:7400",
+                "--pin-sha256",
+                &pin,
+            ]),
+            FileConfig::default(),
+            "agent.toml",
+            no_machine_id,
+        )
+        .expect("valid");
+        let tls = cfg.tls.expect("https means TLS");
+        assert_eq!(tls.trust, Trust::Pin([0xab; 32]));
+        let cfg = Config::merge(
+            &args(&["--host-id", "h", "--aggregator", "https://agg:7400"]),
+            FileConfig::default(),
+            "agent.toml",
+            no_machine_id,
+        )
+        .expect("valid");
+        assert_eq!(cfg.tls.map(|t| t.trust), Some(Trust::PublicRoots));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").expect("write");
+        let junk = junk.display().to_string();
+        for (flags, key, reason) in [
+            (vec!["--pin-sha256", "abc"], "pin_sha256", "64 hex digits"),
+            (
+                vec!["--ca-file", "/nonexistent/ca.pem"],
+                "ca_file",
+                "/nonexistent/ca.pem",
+            ),
+            (vec!["--ca-file", &junk], "ca_file", "junk.pem"),
+            (
+                vec!["--ca-file", &junk, "--pin-sha256", &pin],
+                "pin_sha256",
+                "not both",
+            ),
+            (
+                vec!["--client-cert", &junk],
+                "client_key",
+                "client_key is not",
+            ),
+            (
+                vec!["--client-key", &junk, "--client-cert", &junk],
+                "client_cert",
+                "junk.pem",
+            ),
+        ] {
+            let mut all = vec!["--host-id", "h", "--aggregator", "https://agg:7400"];
+            all.extend(flags);
+            let err = Config::merge(
+                &args(&all),
+                FileConfig::default(),
+                "agent.toml",
+                no_machine_id,
+            )
+            .expect_err(key)
+            .to_string();
+            assert!(
+                err.contains(&format!("key `{key}`")) && err.contains(reason),
+                "{err}"
+            );
+        }
+
+        let file: FileConfig = toml::from_str("ca_file = \"/etc/ca.pem\"").expect("toml");
+        let err = Config::merge(
+            &args(&["--host-id", "h", "--aggregator", "http://agg:7400"]),
+            file,
+            "agent.toml",
+            no_machine_id,
+        )
+        .expect_err("TLS key for http://")
+        .to_string();
+        assert!(
+            err.starts_with("agent.toml: key `ca_file`") && err.contains("not https://"),
+            "{err}"
+        );
     }
 }

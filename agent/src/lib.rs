@@ -5,6 +5,7 @@
 //! - [`collect`] — the collectors (system metrics via sysinfo, worker groups via /proc).
 //! - [`spool`] — the bounded buffer of unacknowledged samples.
 //! - [`shipper`] — the gRPC stream, acks, reconnects with backoff.
+//! - [`tls`] — rustls to the aggregator: CA file, pinned fingerprint or public roots.
 //!
 //! [`run`] wires them: a sampling task that never waits on the network
 //! feeds the shipper through an unbounded channel; the shipper applies the
@@ -14,6 +15,7 @@ pub mod collect;
 pub mod config;
 pub mod shipper;
 pub mod spool;
+pub mod tls;
 
 use fleetwatch_proto::{Hello, WorkerGroup};
 use tokio::sync::mpsc;
@@ -28,6 +30,8 @@ pub enum Error {
     Sysinfo(#[from] sysinfo::Error),
     #[error("bad aggregator address: {0}")]
     Endpoint(#[from] tonic::transport::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// What the agent says about itself when it connects.
@@ -60,8 +64,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
     let mut collector = collect::Collector::new(config.workers.clone())?;
     let hello = hello(&config, &mut collector);
     let (tx, rx) = mpsc::unbounded_channel();
+    let tls = config.tls.as_ref().map(tls::client_config).transpose()?;
     let shipper = shipper::Shipper::new(
         &config.aggregator,
+        tls,
         hello,
         config.buffer_bytes,
         rx,

@@ -62,6 +62,8 @@ enum Ended {
 
 pub struct Shipper {
     endpoint: Endpoint,
+    /// Set for an https:// aggregator: the TLS connector does the handshake.
+    tls: Option<crate::tls::Connector>,
     hello: Hello,
     spool: Spool,
     samples: mpsc::UnboundedReceiver<Sample>,
@@ -71,6 +73,7 @@ pub struct Shipper {
 impl Shipper {
     pub fn new(
         aggregator: &str,
+        tls: Option<std::sync::Arc<rustls::ClientConfig>>,
         hello: Hello,
         buffer_bytes: usize,
         samples: mpsc::UnboundedReceiver<Sample>,
@@ -83,6 +86,7 @@ impl Shipper {
             .keep_alive_while_idle(true);
         Ok(Self {
             endpoint,
+            tls: tls.map(crate::tls::Connector::new),
             hello,
             spool: Spool::new(buffer_bytes),
             samples,
@@ -122,7 +126,13 @@ impl Shipper {
     /// One connection: connect, say hello, stream batches, take acks.
     async fn connection(&mut self, backoff: &mut Backoff) -> Ended {
         let endpoint = self.endpoint.clone();
-        let connect = endpoint.connect();
+        let tls = self.tls.clone();
+        let connect = async {
+            match tls {
+                Some(connector) => endpoint.connect_with_connector(connector).await,
+                None => endpoint.connect().await,
+            }
+        };
         tokio::pin!(connect);
         let channel = loop {
             tokio::select! {
@@ -218,18 +228,41 @@ impl Shipper {
                 "aggregator refused a batch as invalid; dropped it"
             );
         }
-        Ended::Failed(format!("{:?}: {}", status.code(), status.message()))
+        let mut reason = format!("{:?}: {}", status.code(), status.message());
+        // A refused TLS client certificate (TLS 1.3 reports it after the
+        // handshake) surfaces here, with the alert only in the source chain.
+        if let Some(source) = std::error::Error::source(&status) {
+            let causes = source_chain(source);
+            if causes.starts_with(status.message()) {
+                reason = format!("{:?}: {causes}", status.code());
+            } else if !reason.contains(&causes) {
+                reason.push_str(": ");
+                reason.push_str(&causes);
+            }
+            if causes.contains("CertificateRequired") {
+                reason.push_str(" (the aggregator requires a client certificate: set client_cert and client_key)");
+            } else if causes.contains("alert: BadCertificate")
+                || causes.contains("alert: UnknownCA")
+            {
+                reason.push_str(" (the aggregator refused this client certificate: it must chain to the aggregator's tls_client_ca)");
+            }
+        }
+        Ended::Failed(reason)
     }
 }
 
 /// The error and its causes on one line: tonic's transport errors hide the
-/// useful part ("connection refused") in their source.
-fn source_chain(error: &dyn std::error::Error) -> String {
+/// useful part ("connection refused", why TLS failed) in their source.
+pub fn source_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        // Some wrappers repeat their cause's message; say it once.
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text

@@ -9,6 +9,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::alerts::{AlertsConfig, Rule, builtin_rules};
+use crate::tls::{TlsConfig, TlsMode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -58,6 +59,24 @@ pub struct Args {
     #[arg(long, env = "FLEETWATCH_RETENTION", value_name = "DURATION")]
     pub retention: Option<String>,
 
+    /// TLS certificate chain (PEM) for both listeners; needs --tls-key.
+    #[arg(long, env = "FLEETWATCH_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, env = "FLEETWATCH_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve TLS with a self-signed certificate generated on first start in
+    /// `tls/` beside the database; its fingerprint is logged for agents to pin.
+    #[arg(long, env = "FLEETWATCH_TLS_SELF_SIGNED")]
+    pub tls_self_signed: bool,
+
+    /// CA (PEM) that agents' client certificates must chain to (mutual TLS
+    /// on the gRPC listener).
+    #[arg(long, env = "FLEETWATCH_TLS_CLIENT_CA", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+
     /// Send a test notification to every webhook in the config, report
     /// each result, and exit (non-zero if any failed).
     #[arg(long)]
@@ -73,6 +92,13 @@ pub struct FileConfig {
     pub retention: Option<String>,
     /// The dashboard's address as people reach it, for links in notifications.
     pub public_url: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_self_signed: Option<bool>,
+    /// Extra names for the self-signed certificate.
+    #[serde(default)]
+    pub tls_names: Vec<String>,
+    pub tls_client_ca: Option<PathBuf>,
     #[serde(default)]
     pub alerts: AlertsConfig,
 }
@@ -89,6 +115,8 @@ pub struct Config {
     /// The alert rules in force: the built-in defaults with the file's
     /// overrides, plus its own rules.
     pub rules: Vec<Rule>,
+    /// TLS for both listeners (off by default).
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -101,6 +129,7 @@ impl Default for Config {
             public_url: None,
             alerts: AlertsConfig::default(),
             rules: builtin_rules(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -116,6 +145,7 @@ impl Config {
 
     fn merge(args: &Args, file: FileConfig, file_origin: &str) -> Result<Self, ConfigError> {
         let defaults = Self::default();
+        let tls = tls_config(args, &file, file_origin)?;
         let pick =
             |flag: &Option<String>, from_file: Option<String>, flag_name: &'static str| match (
                 flag, from_file,
@@ -199,8 +229,98 @@ impl Config {
             public_url: file.public_url,
             alerts: file.alerts,
             rules,
+            tls,
         })
     }
+}
+
+/// The `tls_*` settings, checked: the files must exist and parse now
+/// rather than at the first connection.
+fn tls_config(args: &Args, file: &FileConfig, file_origin: &str) -> Result<TlsConfig, ConfigError> {
+    let pick = |flag: &Option<PathBuf>, from_file: &Option<PathBuf>, flag_name: &str| match (
+        flag, from_file,
+    ) {
+        (Some(p), _) => Some((p.clone(), flag_name.to_owned())),
+        (None, Some(p)) => Some((p.clone(), file_origin.to_owned())),
+        (None, None) => None,
+    };
+    let invalid = |origin: &str, key: &str, reason: String| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        key: key.to_owned(),
+        reason,
+    };
+    let cert = pick(&args.tls_cert, &file.tls_cert, "--tls-cert");
+    let key = pick(&args.tls_key, &file.tls_key, "--tls-key");
+    let client_ca = pick(&args.tls_client_ca, &file.tls_client_ca, "--tls-client-ca");
+    let self_signed = args.tls_self_signed || file.tls_self_signed == Some(true);
+    let mode = match (cert, key) {
+        (Some((cert, cert_origin)), Some((key, key_origin))) => {
+            if self_signed {
+                return Err(invalid(
+                    file_origin,
+                    "tls_self_signed",
+                    "cannot be combined with tls_cert/tls_key".to_owned(),
+                ));
+            }
+            crate::tls::load_certs(&cert)
+                .map_err(|e| invalid(&cert_origin, "tls_cert", e.to_string()))?;
+            crate::tls::load_key(&key)
+                .map_err(|e| invalid(&key_origin, "tls_key", e.to_string()))?;
+            TlsMode::Files { cert, key }
+        }
+        (Some((_, origin)), None) => {
+            return Err(invalid(
+                &origin,
+                "tls_key",
+                "tls_cert is set but tls_key is not".to_owned(),
+            ));
+        }
+        (None, Some((_, origin))) => {
+            return Err(invalid(
+                &origin,
+                "tls_cert",
+                "tls_key is set but tls_cert is not".to_owned(),
+            ));
+        }
+        (None, None) if self_signed => TlsMode::SelfSigned {
+            names: file.tls_names.clone(),
+        },
+        (None, None) => TlsMode::Off,
+    };
+    if let Some(name) = file
+        .tls_names
+        .iter()
+        .find(|n| n.trim().is_empty() || n.contains(char::is_whitespace))
+    {
+        return Err(invalid(
+            file_origin,
+            "tls_names",
+            format!("`{name}` is not a host name or address"),
+        ));
+    }
+    if !file.tls_names.is_empty() && !matches!(mode, TlsMode::SelfSigned { .. }) {
+        return Err(invalid(
+            file_origin,
+            "tls_names",
+            "only applies with tls_self_signed = true".to_owned(),
+        ));
+    }
+    let client_ca = match client_ca {
+        None => None,
+        Some((path, origin)) => {
+            if mode == TlsMode::Off {
+                return Err(invalid(
+                    &origin,
+                    "tls_client_ca",
+                    "needs TLS: set tls_cert and tls_key, or tls_self_signed".to_owned(),
+                ));
+            }
+            crate::tls::load_certs(&path)
+                .map_err(|e| invalid(&origin, "tls_client_ca", e.to_string()))?;
+            Some(path)
+        }
+    };
+    Ok(TlsConfig { mode, client_ca })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -282,5 +402,75 @@ mod tests {
         }
         let err = toml::from_str::<FileConfig>("grpc_port = 1").expect_err("unknown key");
         assert!(err.to_string().contains("grpc_port"));
+    }
+
+    #[test]
+    fn tls_settings_are_checked_and_named() {
+        let cfg = Config::merge(
+            &args(&["--tls-self-signed"]),
+            FileConfig::default(),
+            "agg.toml",
+        )
+        .expect("valid");
+        assert_eq!(cfg.tls.mode, TlsMode::SelfSigned { names: vec![] });
+        let file: FileConfig =
+            toml::from_str("tls_self_signed = true\ntls_names = [\"fleet.example\"]")
+                .expect("toml");
+        let cfg = Config::merge(&args(&[]), file, "agg.toml").expect("valid");
+        assert_eq!(
+            cfg.tls.mode,
+            TlsMode::SelfSigned {
+                names: vec!["fleet.example".to_owned()]
+            }
+        );
+        assert_eq!(Config::default().tls.mode, TlsMode::Off);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").expect("write");
+        let junk = junk.display().to_string();
+        for (text, key, reason) in [
+            ("tls_cert = \"/x/cert.pem\"", "tls_key", "tls_key is not"),
+            ("tls_key = \"/x/key.pem\"", "tls_cert", "tls_cert is not"),
+            (
+                "tls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"/x/key.pem\"",
+                "tls_cert",
+                "/nonexistent/cert.pem",
+            ),
+            (
+                &format!("tls_cert = \"{junk}\"\ntls_key = \"{junk}\""),
+                "tls_cert",
+                "junk.pem",
+            ),
+            (
+                "tls_client_ca = \"/x/ca.pem\"",
+                "tls_client_ca",
+                "needs TLS",
+            ),
+            (
+                "tls_names = [\"a.example\"]",
+                "tls_names",
+                "tls_self_signed",
+            ),
+            (
+                "tls_self_signed = true\ntls_names = [\"\"]",
+                "tls_names",
+                "not a host name",
+            ),
+            (
+                "tls_self_signed = true\ntls_client_ca = \"/nonexistent/ca.pem\"",
+                "tls_client_ca",
+                "/nonexistent/ca.pem",
+            ),
+        ] {
+            let file: FileConfig = toml::from_str(text).expect("toml");
+            let err = Config::merge(&args(&[]), file, "agg.toml")
+                .expect_err(text)
+                .to_string();
+            assert!(
+                err.contains(&format!("key `{key}`")) && err.contains(reason),
+                "{err}"
+            );
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`alerts`] — alert rules and their evaluation.
 //! - [`api`] — the HTTP API.
 //! - [`retention`] — background pruning.
+//! - [`tls`] — rustls for both listeners, self-signed certificates.
 //!
 //! [`run`] starts everything on listeners the caller bound, so tests can
 //! run a real aggregator on port 0.
@@ -21,6 +22,7 @@ pub mod ingest;
 pub mod model;
 pub mod retention;
 pub mod store;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -32,6 +34,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use config::Config;
+
+/// One of the two servers, plain or TLS, as a single type.
+type Server = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -49,6 +54,8 @@ pub enum Error {
     Grpc(#[from] tonic::transport::Error),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
     #[error("cannot start alerting: {0}")]
     Alerts(Box<alerts::AlertsError>),
 }
@@ -59,8 +66,16 @@ fn dashboard_url(config: &Config, listeners: &Listeners) -> String {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
             let addr = listeners.http.local_addr().unwrap_or(config.http_listen);
-            format!("http://{addr}")
+            format!("{}://{addr}", http_scheme(config))
         }
+    }
+}
+
+fn http_scheme(config: &Config) -> &'static str {
+    if config.tls.mode == tls::TlsMode::Off {
+        "http"
+    } else {
+        "https"
     }
 }
 
@@ -91,6 +106,22 @@ pub async fn run(
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    // TLS first: a bad certificate should stop start-up before anything runs.
+    let server_tls = tls::ServerTls::load(&config.tls, &config.db)?;
+    if let Some(tls) = &server_tls {
+        tracing::info!(
+            cert = %tls.cert_path.display(),
+            fingerprint = %tls.fingerprint,
+            mutual_tls = config.tls.client_ca.is_some(),
+            "serving gRPC and HTTP over TLS"
+        );
+        if matches!(config.tls.mode, tls::TlsMode::SelfSigned { .. }) {
+            tracing::info!(
+                "self-signed certificate; pin it on agents with: --pin-sha256 {}",
+                tls.fingerprint
+            );
+        }
+    }
     let store = store::SqliteStore::open(&config.db)
         .await
         .map_err(|source| Error::Store {
@@ -139,21 +170,24 @@ pub async fn run(
     );
     let grpc_addr = listeners.grpc.local_addr().ok();
     let http_addr = listeners.http.local_addr().ok();
-    for addr in [grpc_addr, http_addr].into_iter().flatten() {
-        if !addr.ip().is_loopback() {
-            tracing::warn!(%addr, "listening in plain text on a non-loopback address");
+    if server_tls.is_none() {
+        for addr in [grpc_addr, http_addr].into_iter().flatten() {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(
+                    %addr,
+                    "UNENCRYPTED: listening in plain text on a non-loopback address; samples and \
+                     API traffic can be read and altered on the network. Set tls_cert and \
+                     tls_key (or tls_self_signed = true) to serve TLS"
+                );
+            }
         }
     }
-    let grpc = tonic::transport::Server::builder()
+    let ingest =
+        IngestServer::new(ingest).max_decoding_message_size(ingest::convert::MAX_MESSAGE_BYTES);
+    let grpc_server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .add_service(
-            IngestServer::new(ingest).max_decoding_message_size(ingest::convert::MAX_MESSAGE_BYTES),
-        )
-        .serve_with_incoming_shutdown(
-            TcpListenerStream::new(listeners.grpc),
-            shutdown.clone().cancelled_owned(),
-        );
+        .add_service(ingest);
 
     let app = api::router(api::AppState {
         store: store.clone(),
@@ -162,19 +196,53 @@ pub async fn run(
         alerts,
         started: Instant::now(),
         shutdown: shutdown.clone(),
-    });
-    let http = axum::serve(
-        listeners.http,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    })
+    .into_make_service_with_connect_info::<SocketAddr>();
+
+    let (grpc, http): (Server, Server) = match server_tls {
+        None => {
+            let grpc = grpc_server.serve_with_incoming_shutdown(
+                TcpListenerStream::new(listeners.grpc),
+                shutdown.clone().cancelled_owned(),
+            );
+            let http = axum::serve(listeners.http, app)
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+            (
+                Box::pin(async { grpc.await.map_err(Error::Grpc) }),
+                Box::pin(async { http.await.map_err(Error::Http) }),
+            )
+        }
+        Some(server_tls) => {
+            let http_local = listeners.http.local_addr().map_err(Error::Http)?;
+            let grpc_rx =
+                tls::spawn_acceptor(listeners.grpc, server_tls.grpc, shutdown.clone(), "grpc");
+            let http_rx =
+                tls::spawn_acceptor(listeners.http, server_tls.http, shutdown.clone(), "http");
+            let grpc = grpc_server.serve_with_incoming_shutdown(
+                tls::grpc_incoming(grpc_rx),
+                shutdown.clone().cancelled_owned(),
+            );
+            // `tap_io` makes axum hand the peer address to `ConnectInfo`
+            // for any listener whose address is a `SocketAddr`.
+            let listener = axum::serve::ListenerExt::tap_io(
+                tls::HttpsListener::new(http_rx, http_local),
+                |_| {},
+            );
+            let http = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+            (
+                Box::pin(async { grpc.await.map_err(Error::Grpc) }),
+                Box::pin(async { http.await.map_err(Error::Http) }),
+            )
+        }
+    };
 
     tracing::info!(grpc = ?grpc_addr, http = ?http_addr, db = %config.db.display(), "aggregator started");
     if let Some(addr) = http_addr {
-        tracing::info!("dashboard and API at http://{addr}/");
+        tracing::info!("dashboard and API at {}://{addr}/", http_scheme(&config));
     }
 
-    let (grpc, http) = tokio::join!(grpc, async { http.await.map_err(Error::Http) });
+    let (grpc, http) = tokio::join!(grpc, http);
     tasks.close();
     tasks.wait().await;
     store.pool().close().await;

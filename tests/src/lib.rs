@@ -43,6 +43,10 @@ pub struct Aggregator {
     pub grpc: SocketAddr,
     pub http: SocketAddr,
     pub db: PathBuf,
+    /// `http` or `https`.
+    scheme: &'static str,
+    /// Trusts the aggregator's certificate when it serves TLS.
+    client: reqwest::Client,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<Result<(), fleetwatch_aggregator::Error>>>,
 }
@@ -65,6 +69,20 @@ impl Aggregator {
         http: SocketAddr,
         config: fleetwatch_aggregator::Config,
     ) -> Result<Self> {
+        Self::start_tls(db, grpc, http, config, None).await
+    }
+
+    /// Like [`Self::start_with`]; when `config` turns TLS on, the HTTP client
+    /// trusts `ca_pem`, or without it the self-signed certificate the
+    /// aggregator generates beside its database.
+    pub async fn start_tls(
+        db: &Path,
+        grpc: SocketAddr,
+        http: SocketAddr,
+        config: fleetwatch_aggregator::Config,
+        ca_pem: Option<&str>,
+    ) -> Result<Self> {
+        let tls = config.tls.mode != fleetwatch_aggregator::tls::TlsMode::Off;
         let grpc_listener = TcpListener::bind(grpc).await.context("bind gRPC")?;
         let http_listener = TcpListener::bind(http).await.context("bind HTTP")?;
         let grpc = grpc_listener.local_addr()?;
@@ -84,14 +102,33 @@ impl Aggregator {
             },
             shutdown.clone(),
         ));
+        let client = if tls {
+            let pem = match ca_pem {
+                Some(pem) => pem.to_owned(),
+                None => {
+                    let path = fleetwatch_aggregator::tls::self_signed_dir(db).join("cert.pem");
+                    wait_for("self-signed certificate", Duration::from_secs(10), || {
+                        let text = std::fs::read_to_string(&path).ok();
+                        async move { text.filter(|t| t.contains("END CERTIFICATE")) }
+                    })
+                    .await?
+                }
+            };
+            reqwest::Client::builder()
+                .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes())?)
+                .build()?
+        } else {
+            reqwest::Client::new()
+        };
         let agg = Self {
             grpc,
             http,
             db: db.to_owned(),
+            scheme: if tls { "https" } else { "http" },
+            client: client.clone(),
             shutdown,
             task: Some(task),
         };
-        let client = reqwest::Client::new();
         let url = agg.url("/health");
         wait_for("aggregator health", Duration::from_secs(10), || {
             let request = client.get(&url).send();
@@ -102,11 +139,11 @@ impl Aggregator {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.http, path)
+        format!("{}://{}{}", self.scheme, self.http, path)
     }
 
     pub fn grpc_url(&self) -> String {
-        format!("http://{}", self.grpc)
+        format!("{}://{}", self.scheme, self.grpc)
     }
 
     /// Stops it the way SIGTERM does and waits until it has exited.
@@ -122,7 +159,7 @@ impl Aggregator {
 
     /// GET a path and parse the JSON body, with its status.
     pub async fn get(&self, path: &str) -> Result<(u16, serde_json::Value)> {
-        let response = reqwest::get(self.url(path)).await?;
+        let response = self.client.get(self.url(path)).send().await?;
         let status = response.status().as_u16();
         let body = response.json().await.context("body is not JSON")?;
         Ok((status, body))
@@ -253,6 +290,70 @@ impl Drop for Workers {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A throwaway certificate authority for TLS tests.
+pub struct TestCa {
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+/// A certificate and its key, both PEM.
+pub struct Issued {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> Result<Self> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let issuer = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate()?)?;
+        Ok(Self { issuer })
+    }
+
+    pub fn cert_pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A server certificate for `names` (host names or IP addresses).
+    pub fn server(&self, names: &[&str]) -> Result<Issued> {
+        self.issue(names, rcgen::ExtendedKeyUsagePurpose::ServerAuth)
+    }
+
+    /// A client certificate for mutual TLS.
+    pub fn client(&self, name: &str) -> Result<Issued> {
+        self.issue(&[name], rcgen::ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    fn issue(&self, names: &[&str], usage: rcgen::ExtendedKeyUsagePurpose) -> Result<Issued> {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = rcgen::CertificateParams::new(names)?;
+        params.extended_key_usages = vec![usage];
+        let key = rcgen::KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+impl Issued {
+    /// Writes `<stem>.pem` and `<stem>.key` into `dir`, returning their paths.
+    pub fn write(&self, dir: &Path, stem: &str) -> Result<(PathBuf, PathBuf)> {
+        let cert = dir.join(format!("{stem}.pem"));
+        let key = dir.join(format!("{stem}.key"));
+        std::fs::write(&cert, &self.cert_pem)?;
+        std::fs::write(&key, &self.key_pem)?;
+        Ok((cert, key))
     }
 }
 
