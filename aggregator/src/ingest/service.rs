@@ -204,17 +204,12 @@ impl IngestService {
                     return;
                 }
             };
-            let published = samples.clone();
             match self.writer.write(host.host_id.clone(), samples).await {
-                Ok(new) => {
-                    tracing::debug!(host = %host.host_id, seq, new = new.iter().filter(|n| **n).count(), "batch stored");
-                    let ack = AggregatorMessage {
-                        msg: Some(aggregator_message::Msg::Ack(Ack { seq })),
-                    };
-                    if tx.send(Ok(ack)).await.is_err() {
-                        return;
-                    }
-                    for (sample, is_new) in published.into_iter().zip(new) {
+                Ok(stored) => {
+                    tracing::debug!(host = %host.host_id, seq, new = stored.iter().filter(|(_, n)| *n).count(), "batch stored");
+                    // Committed samples reach the alert engine and the hub
+                    // even if the agent is gone before its ack is sent.
+                    for (sample, is_new) in stored {
                         if is_new {
                             let sample = Arc::new(sample);
                             self.alerts.observe(host.clone(), sample.clone()).await;
@@ -223,6 +218,12 @@ impl IngestService {
                                 sample,
                             });
                         }
+                    }
+                    let ack = AggregatorMessage {
+                        msg: Some(aggregator_message::Msg::Ack(Ack { seq })),
+                    };
+                    if tx.send(Ok(ack)).await.is_err() {
+                        return;
                     }
                 }
                 Err(e) => {

@@ -16,7 +16,7 @@ const QUEUE: usize = 1024;
 
 struct Job {
     batch: HostBatch,
-    done: oneshot::Sender<Result<Vec<bool>>>,
+    done: oneshot::Sender<Result<Vec<(Sample, bool)>>>,
 }
 
 /// A handle to the writer task; cheap to clone.
@@ -33,9 +33,14 @@ impl Writer {
         Self { tx }
     }
 
-    /// Stores one batch; returns once it is committed, with whether each of
-    /// its samples was new.
-    pub async fn write(&self, host_id: String, samples: Vec<Sample>) -> Result<Vec<bool>> {
+    /// Stores one batch; returns once it is committed, handing the samples
+    /// back (for the hub and the alert engine, without a copy) each with
+    /// whether it was new.
+    pub async fn write(
+        &self,
+        host_id: String,
+        samples: Vec<Sample>,
+    ) -> Result<Vec<(Sample, bool)>> {
         let (done, wait) = oneshot::channel();
         let job = Job {
             batch: HostBatch { host_id, samples },
@@ -57,8 +62,8 @@ async fn run(store: SqliteStore, mut rx: mpsc::Receiver<Job>) {
         match store.write_batches(&batches).await {
             Ok(stored) => {
                 tracing::debug!(batches = batches.len(), "committed");
-                for (done, n) in dones.into_iter().zip(stored) {
-                    let _ = done.send(Ok(n));
+                for ((done, batch), new) in dones.into_iter().zip(batches).zip(stored) {
+                    let _ = done.send(Ok(batch.samples.into_iter().zip(new).collect()));
                 }
             }
             Err(e) => {
