@@ -340,7 +340,7 @@ fn tls_settings(
             ));
         }
         (Some((path, origin)), None) => {
-            crate::tls::load_certs(&path)
+            fleetwatch_common::pem::load_certs(&path)
                 .map_err(|e| invalid(&origin, "ca_file", e.to_string()))?;
             Trust::CaFile(path)
         }
@@ -351,9 +351,9 @@ fn tls_settings(
     };
     let client = match (cert, key) {
         (Some((cert, cert_origin)), Some((key, key_origin))) => {
-            crate::tls::load_certs(&cert)
+            fleetwatch_common::pem::load_certs(&cert)
                 .map_err(|e| invalid(&cert_origin, "client_cert", e.to_string()))?;
-            crate::tls::load_key(&key)
+            fleetwatch_common::pem::load_key(&key)
                 .map_err(|e| invalid(&key_origin, "client_key", e.to_string()))?;
             Some((cert, key))
         }

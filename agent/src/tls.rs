@@ -10,19 +10,21 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use fleetwatch_common::pem::{
+    PemError, format_fingerprint, load_certs, load_key, provider, sha256,
+};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use rustls_pki_types::pem::PemObject;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -47,10 +49,10 @@ pub struct TlsSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Pem(#[from] PemError),
     #[error("{path}: {reason}")]
-    Pem { path: PathBuf, reason: String },
+    BadCa { path: PathBuf, reason: String },
     #[error("TLS setup: {0}")]
     Rustls(#[from] rustls::Error),
 }
@@ -71,59 +73,6 @@ pub fn parse_pin(text: &str) -> Result<[u8; 32], String> {
     Ok(pin)
 }
 
-/// Colon-separated upper-case hex, as the aggregator prints it.
-pub fn format_fingerprint(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-fn sha256(der: &[u8]) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, der);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
-}
-
-/// Reads every certificate of a PEM file; at least one must be there.
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let bytes = std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Pem {
-            path: path.to_owned(),
-            reason: format!("not a PEM certificate file: {e}"),
-        })?;
-    if certs.is_empty() {
-        return Err(TlsError::Pem {
-            path: path.to_owned(),
-            reason: "no CERTIFICATE in the PEM file".to_owned(),
-        });
-    }
-    Ok(certs)
-}
-
-/// Reads the private key (PKCS#8, PKCS#1 or SEC1) of a PEM file.
-pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let bytes = std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| TlsError::Pem {
-        path: path.to_owned(),
-        reason: format!("no usable private key: {e}"),
-    })
-}
-
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// Builds the rustls client config for `settings`.
 pub fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = provider();
@@ -136,7 +85,7 @@ pub fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsErr
         Trust::CaFile(path) => {
             let mut roots = RootCertStore::empty();
             for cert in load_certs(path)? {
-                roots.add(cert).map_err(|e| TlsError::Pem {
+                roots.add(cert).map_err(|e| TlsError::BadCa {
                     path: path.clone(),
                     reason: format!("not a usable CA certificate: {e}"),
                 })?;

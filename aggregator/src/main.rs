@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let listeners = Listeners::bind(&config).await?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
+    tokio::spawn(fleetwatch_common::signal::stop_on_signal(shutdown.clone()));
     fleetwatch_aggregator::run(config, listeners, shutdown).await?;
     Ok(())
 }
@@ -55,21 +55,4 @@ async fn test_webhooks(config: &Config) -> anyhow::Result<()> {
         anyhow::bail!("{failed} webhook(s) failed");
     }
     Ok(())
-}
-
-async fn stop_on_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-                _ = tokio::signal::ctrl_c() => tracing::info!("interrupt: stopping"),
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the aggregator");
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-    shutdown.cancel();
 }

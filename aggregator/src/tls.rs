@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use fleetwatch_common::pem::provider;
+pub use fleetwatch_common::pem::{PemError, fingerprint, load_certs, load_key};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -52,10 +52,8 @@ pub struct TlsConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
-    #[error("{path}: {reason}")]
-    Pem { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Pem(#[from] PemError),
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
     #[error("cannot generate a self-signed certificate: {0}")]
@@ -64,53 +62,6 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
     #[error("client CA {path}: {reason}")]
     ClientCa { path: PathBuf, reason: String },
-}
-
-/// Reads every certificate of a PEM file; at least one must be there.
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem_err = |reason: String| TlsError::Pem {
-        path: path.to_owned(),
-        reason,
-    };
-    let bytes = std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_err(format!("not a PEM certificate file: {e}")))?;
-    if certs.is_empty() {
-        return Err(pem_err("no CERTIFICATE in the PEM file".to_owned()));
-    }
-    Ok(certs)
-}
-
-/// Reads the private key (PKCS#8, PKCS#1 or SEC1) of a PEM file.
-pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let bytes = std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| TlsError::Pem {
-        path: path.to_owned(),
-        reason: format!("no usable private key: {e}"),
-    })
-}
-
-/// SHA-256 of a DER certificate as colon-separated upper-case hex, the
-/// form the agent's `--pin-sha256` takes.
-pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
-    digest
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// The server configs of the two listeners.

@@ -1,0 +1,8 @@
+//! What the fleetwatch agent and aggregator both need, kept once:
+//!
+//! - [`pem`] — certificates and keys from PEM files, SHA-256 fingerprints,
+//!   and the one rustls crypto provider (ring) both sides use.
+//! - [`signal`] — stopping on SIGTERM or Ctrl-C through a cancellation token.
+
+pub mod pem;
+pub mod signal;
