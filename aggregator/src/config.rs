@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::alerts::{AlertsConfig, Rule, builtin_rules};
@@ -40,7 +40,13 @@ variables, then the config file, then built-in defaults."
 )]
 pub struct Args {
     /// TOML config file (see deploy/aggregator.example.toml for every key).
-    #[arg(long, short = 'c', env = "FLEETWATCH_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'c',
+        env = "FLEETWATCH_CONFIG",
+        value_name = "FILE",
+        global = true
+    )]
     pub config: Option<PathBuf>,
 
     /// Address the gRPC ingest service listens on [default: 127.0.0.1:7400].
@@ -52,7 +58,7 @@ pub struct Args {
     pub http_listen: Option<String>,
 
     /// SQLite database file, created if missing [default: fleetwatch.db].
-    #[arg(long, env = "FLEETWATCH_DB", value_name = "PATH")]
+    #[arg(long, env = "FLEETWATCH_DB", value_name = "PATH", global = true)]
     pub db: Option<PathBuf>,
 
     /// How long raw samples are kept, such as 24h or 7d [default: 24h].
@@ -81,6 +87,23 @@ pub struct Args {
     /// each result, and exit (non-zero if any failed).
     #[arg(long)]
     pub test_webhook: bool,
+
+    /// Without a command, the aggregator runs. A command manages its
+    /// database (the one from --db or the config) and exits; it is safe to
+    /// run while the aggregator is running.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `fleetwatch-aggregator <command>`: administration that exits when done.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Agent tokens: the credentials agents stream samples with.
+    #[command(subcommand)]
+    Token(crate::admin::TokenCommand),
+    /// Which agent token owns which host id.
+    #[command(subcommand)]
+    Host(crate::admin::HostCommand),
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -10,12 +10,16 @@
 //! - [`api`] — the HTTP API.
 //! - [`retention`] — background pruning.
 //! - [`tls`] — rustls for both listeners, self-signed certificates.
+//! - [`auth`] — agent tokens, users, sessions and API tokens.
+//! - [`admin`] — the `token`, `host` and `user` commands.
 //!
 //! [`run`] starts everything on listeners the caller bound, so tests can
 //! run a real aggregator on port 0.
 
+pub mod admin;
 pub mod alerts;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod hub;
 pub mod ingest;

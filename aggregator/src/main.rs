@@ -18,6 +18,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = Config::load(&args)?;
+    if let Some(command) = &args.command {
+        return fleetwatch_aggregator::admin::run(command, &config).await;
+    }
     if args.test_webhook {
         return test_webhooks(&config).await;
     }

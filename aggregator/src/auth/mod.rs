@@ -1,0 +1,5 @@
+//! Who may do what.
+//!
+//! - [`secret`] — generating and hashing tokens.
+
+pub mod secret;
