@@ -83,6 +83,18 @@ pub struct Args {
     #[arg(long, env = "FLEETWATCH_TLS_CLIENT_CA", value_name = "FILE")]
     pub tls_client_ca: Option<PathBuf>,
 
+    /// An agent token (`fwa_` and at least 32 more characters) accepted
+    /// beside those made with `token add`; agents send it with --token.
+    /// Prefer the environment or the config file to a flag, which other
+    /// local users can read in the process list.
+    #[arg(
+        long,
+        env = "FLEETWATCH_AGENT_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub agent_token: Option<String>,
+
     /// Send a test notification to every webhook in the config, report
     /// each result, and exit (non-zero if any failed).
     #[arg(long)]
@@ -122,6 +134,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub tls_names: Vec<String>,
     pub tls_client_ca: Option<PathBuf>,
+    /// An agent token accepted beside those in the database.
+    pub agent_token: Option<String>,
     #[serde(default)]
     pub alerts: AlertsConfig,
 }
@@ -140,6 +154,8 @@ pub struct Config {
     pub rules: Vec<Rule>,
     /// TLS for both listeners (off by default).
     pub tls: TlsConfig,
+    /// An agent token from the config, kept in the database as `config`.
+    pub agent_token: Option<String>,
 }
 
 impl Default for Config {
@@ -153,6 +169,7 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             rules: builtin_rules(),
             tls: TlsConfig::default(),
+            agent_token: None,
         }
     }
 }
@@ -244,6 +261,25 @@ impl Config {
                 reason: format!("`{url}` must start with http:// or https://"),
             });
         }
+        let agent_token = match pick(&args.agent_token, file.agent_token, "--agent-token") {
+            None => None,
+            Some((token, origin)) => {
+                let token = token.trim().to_owned();
+                if !token.starts_with(crate::auth::agents::PREFIX)
+                    || token.len() < crate::auth::agents::PREFIX.len() + 32
+                    || !token.chars().all(|c| c.is_ascii_graphic())
+                {
+                    return Err(ConfigError::Invalid {
+                        origin,
+                        key: "agent_token".to_owned(),
+                        reason: "must be `fwa_` and at least 32 more printable characters, \
+                                 such as fwa_$(openssl rand -hex 32)"
+                            .to_owned(),
+                    });
+                }
+                Some(token)
+            }
+        };
         Ok(Self {
             grpc_listen,
             http_listen,
@@ -253,6 +289,7 @@ impl Config {
             alerts: file.alerts,
             rules,
             tls,
+            agent_token,
         })
     }
 }

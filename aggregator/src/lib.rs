@@ -62,6 +62,8 @@ pub enum Error {
     Tls(#[from] tls::TlsError),
     #[error("cannot start alerting: {0}")]
     Alerts(Box<alerts::AlertsError>),
+    #[error("agent tokens: {0}")]
+    Tokens(#[from] auth::agents::TokenError),
 }
 
 /// Where people reach the dashboard, for links in notifications.
@@ -81,6 +83,36 @@ fn http_scheme(config: &Config) -> &'static str {
     } else {
         "https"
     }
+}
+
+/// The command that starts an agent streaming to this aggregator with the
+/// enrollment token `secret`.
+fn enroll_command(
+    config: &Config,
+    grpc: SocketAddr,
+    fingerprint: Option<&str>,
+    secret: &str,
+) -> String {
+    let host = if grpc.ip().is_unspecified() {
+        tls::hostname().unwrap_or_else(|| "THIS-HOST".to_owned())
+    } else {
+        grpc.ip().to_string()
+    };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let trust = match (&config.tls.mode, fingerprint) {
+        (tls::TlsMode::Off, _) => String::new(),
+        (tls::TlsMode::SelfSigned { .. }, Some(fp)) => format!(" --pin-sha256 {fp}"),
+        _ => " --ca-file /path/to/the-ca-that-signed-tls_cert.pem".to_owned(),
+    };
+    format!(
+        "fleetwatch-agent --aggregator {}://{host}:{}{trust} --token {secret}",
+        http_scheme(config),
+        grpc.port()
+    )
 }
 
 /// The sockets the aggregator serves on.
@@ -132,11 +164,26 @@ pub async fn run(
             path: config.db.clone(),
             source,
         })?;
+    if let Some(secret) = &config.agent_token {
+        auth::agents::sync_config_token(store.pool(), secret, model::now_ms()).await?;
+    }
+    if let Some(secret) =
+        auth::agents::enrollment(store.pool(), &config.db, model::now_ms()).await?
+    {
+        let addr = listeners.grpc.local_addr().unwrap_or(config.grpc_listen);
+        let fingerprint = server_tls.as_ref().map(|t| t.fingerprint.as_str());
+        tracing::info!(
+            "enroll an agent with: {}",
+            enroll_command(&config, addr, fingerprint, &secret)
+        );
+    }
+    let gate = auth::gate::AgentGate::new(store.pool().clone());
     let hub = hub::Hub::new();
     let connected = ingest::Connected::default();
     let writer = store::Writer::spawn(store.clone());
     let tasks = TaskTracker::new();
 
+    tasks.spawn(gate.clone().watch(shutdown.clone()));
     tasks.spawn(retention::checkpoint(store.clone(), shutdown.clone()));
     tasks.spawn(retention::run(
         store.clone(),
@@ -170,6 +217,7 @@ pub async fn run(
         hub.clone(),
         alerts.clone(),
         connected.clone(),
+        gate,
         shutdown.clone(),
     );
     let grpc_addr = listeners.grpc.local_addr().ok();

@@ -1,5 +1,8 @@
 //! The tonic `Ingest` service: one long-lived stream per agent.
 //!
+//! The stream must carry an agent token the [`AgentGate`] accepts, and the
+//! token must own the host id the agent names; otherwise it ends with
+//! `UNAUTHENTICATED` or `PERMISSION_DENIED` before anything is stored.
 //! The first message must be `Hello`; then each `Batch` is validated,
 //! handed to the store's writer, acknowledged once committed, and published
 //! on the hub. A batch that fails validation ends the stream with
@@ -15,13 +18,14 @@ use fleetwatch_proto::{
     Ack, AgentMessage, AggregatorMessage, Ingest, REJECTED_SEQ_METADATA, agent_message,
     aggregator_message,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
 use crate::alerts::Alerts;
+use crate::auth::gate::AgentGate;
 use crate::hub::{Hub, HubEvent};
 use crate::model::{HostInfo, now_ms};
 use crate::store::{SqliteStore, Writer};
@@ -70,6 +74,7 @@ pub struct IngestService {
     hub: Hub,
     alerts: Alerts,
     connected: Connected,
+    gate: AgentGate,
     next_conn: Arc<std::sync::atomic::AtomicU64>,
     shutdown: CancellationToken,
 }
@@ -81,6 +86,7 @@ impl IngestService {
         hub: Hub,
         alerts: Alerts,
         connected: Connected,
+        gate: AgentGate,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
@@ -89,6 +95,7 @@ impl IngestService {
             hub,
             alerts,
             connected,
+            gate,
             next_conn: Arc::default(),
             shutdown,
         }
@@ -106,6 +113,7 @@ impl Ingest for IngestService {
         request: Request<Streaming<AgentMessage>>,
     ) -> Result<Response<Self::ConnectStream>, Status> {
         let peer = request.remote_addr();
+        let token = self.gate.authenticate(request.metadata(), peer).await?;
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
             .await
@@ -123,6 +131,9 @@ impl Ingest for IngestService {
             tracing::warn!(?peer, error = %e, "invalid Hello");
             Status::invalid_argument(e.to_string())
         })?;
+        self.gate
+            .authorize_host(&token, &host.host_id, peer)
+            .await?;
         self.store.upsert_host(&host, now_ms()).await.map_err(|e| {
             tracing::error!(error = %e, "cannot record host");
             Status::unavailable("the aggregator cannot write to its database")
@@ -132,7 +143,8 @@ impl Ingest for IngestService {
             .next_conn
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.connected.insert(&host.host_id, conn);
-        tracing::info!(host = %host.host_id, ?peer, conn, "agent connected");
+        let closed = self.gate.register(conn, &host.host_id, &token);
+        tracing::info!(host = %host.host_id, ?peer, conn, token = %token.name, "agent connected");
         let host = Arc::new(host);
         self.alerts.hello(host.clone()).await;
         self.hub
@@ -142,7 +154,8 @@ impl Ingest for IngestService {
         let this = self.clone();
         tokio::spawn(async move {
             let host_id = host.host_id.clone();
-            this.stream(host, peer, inbound, tx).await;
+            this.stream(host, peer, inbound, tx, closed).await;
+            this.gate.unregister(conn);
             if this.connected.remove(&host_id, conn) {
                 this.hub.publish(HubEvent::HostOffline {
                     host_id: host_id.clone(),
@@ -155,7 +168,8 @@ impl Ingest for IngestService {
 }
 
 impl IngestService {
-    /// Reads batches until the agent goes away, a batch is refused, or the
+    /// Reads batches until the agent goes away, a batch is refused, the
+    /// gate closes the stream (`closed`: its token was revoked), or the
     /// aggregator shuts down. A batch being handled when shutdown comes is
     /// committed and acknowledged first.
     async fn stream(
@@ -164,11 +178,18 @@ impl IngestService {
         peer: Option<SocketAddr>,
         mut inbound: Streaming<AgentMessage>,
         tx: mpsc::Sender<Outbound>,
+        mut closed: oneshot::Receiver<Status>,
     ) {
         loop {
             let message = tokio::select! {
                 () = self.shutdown.cancelled() => return,
                 () = tx.closed() => return,
+                status = &mut closed => {
+                    if let Ok(status) = status {
+                        let _ = tx.send(Err(status)).await;
+                    }
+                    return;
+                }
                 message = inbound.message() => message,
             };
             let batch = match message {

@@ -1,0 +1,283 @@
+//! The gate every agent stream passes before anything it sends is read:
+//! a token in the `authorization` metadata that is known and not revoked,
+//! and, once the agent has said which host it is, the right to that host
+//! id. Failures are logged with the peer's address and counted per peer;
+//! a peer with too many is refused without a look at its token.
+//!
+//! The gate also remembers which token each live stream came in with, so
+//! that revoking a token or reassigning a host closes the stream within
+//! [`RECHECK`], whether the change came through the API or through
+//! `fleetwatch-aggregator token revoke` in another process.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fleetwatch_proto::AUTHORIZATION_METADATA;
+use sqlx::SqlitePool;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+use tonic::metadata::MetadataMap;
+
+use super::agents::{self, AgentToken, Claim};
+use super::limit::FailureLimiter;
+use crate::model::now_ms;
+
+/// How often live streams are checked against revocations and owners.
+pub const RECHECK: Duration = Duration::from_secs(2);
+/// Failed attempts a peer may make per [`FAILURE_WINDOW`].
+pub const MAX_FAILURES: u32 = 10;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Peers remembered at most, so a spray of addresses cannot grow memory.
+const MAX_PEERS: usize = 10_000;
+
+/// A stream that passed the gate.
+struct Live {
+    host_id: String,
+    token_id: i64,
+    close: oneshot::Sender<Status>,
+}
+
+#[derive(Clone)]
+pub struct AgentGate {
+    pool: SqlitePool,
+    failures: Arc<Mutex<FailureLimiter<Option<IpAddr>>>>,
+    live: Arc<Mutex<HashMap<u64, Live>>>,
+}
+
+impl AgentGate {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            failures: Arc::new(Mutex::new(FailureLimiter::new(
+                MAX_FAILURES,
+                FAILURE_WINDOW,
+                MAX_PEERS,
+            ))),
+            live: Arc::default(),
+        }
+    }
+
+    /// Checks the token a stream opened with. Called before the stream's
+    /// first message is read.
+    pub async fn authenticate(
+        &self,
+        metadata: &MetadataMap,
+        peer: Option<SocketAddr>,
+    ) -> Result<AgentToken, Status> {
+        let ip = peer.map(|p| p.ip());
+        let blocked = self
+            .failures
+            .lock()
+            .map_or(Ok(()), |f| f.check(&ip, Instant::now()));
+        if let Err(wait) = blocked {
+            tracing::warn!(?peer, "agent refused: too many failed attempts");
+            return Err(Status::resource_exhausted(format!(
+                "too many failed attempts from this address; retry in {} s",
+                wait.as_secs().max(1)
+            )));
+        }
+        let secret = match bearer(metadata) {
+            Ok(secret) => secret,
+            Err(reason) => return Err(self.refuse(peer, Status::unauthenticated(reason))),
+        };
+        let token = agents::lookup(&self.pool, secret).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot look up an agent token");
+            Status::unavailable("the aggregator cannot read its database; retry")
+        })?;
+        match token {
+            None => Err(self.refuse(peer, Status::unauthenticated("unknown agent token"))),
+            Some(token) if token.is_revoked() => Err(self.refuse(
+                peer,
+                Status::unauthenticated(format!("agent token `{}` has been revoked", token.name)),
+            )),
+            Some(token) => {
+                if let Err(e) = agents::touch(&self.pool, token.id, now_ms()).await {
+                    tracing::warn!(error = %e, "cannot record an agent token's use");
+                }
+                Ok(token)
+            }
+        }
+    }
+
+    /// Checks that `token` may stream as `host_id`, claiming the host id if
+    /// no token owns it yet.
+    pub async fn authorize_host(
+        &self,
+        token: &AgentToken,
+        host_id: &str,
+        peer: Option<SocketAddr>,
+    ) -> Result<(), Status> {
+        if let Some(bound) = &token.host_id
+            && bound != host_id
+        {
+            return Err(self.refuse(
+                peer,
+                Status::permission_denied(format!(
+                    "agent token `{}` is for host `{bound}`, not `{host_id}`",
+                    token.name
+                )),
+            ));
+        }
+        let claim = agents::claim_host(&self.pool, host_id, token.id, now_ms())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot record a host's owner");
+                Status::unavailable("the aggregator cannot write to its database; retry")
+            })?;
+        match claim {
+            Claim::Owned => Ok(()),
+            Claim::OwnedBy(owner) => Err(self.refuse(
+                peer,
+                Status::permission_denied(format!(
+                    "host id `{host_id}` belongs to agent token `{owner}`; an operator can move \
+                     it with `fleetwatch-aggregator host reassign {host_id} {}`",
+                    token.name
+                )),
+            )),
+        }
+    }
+
+    fn refuse(&self, peer: Option<SocketAddr>, status: Status) -> Status {
+        tracing::warn!(?peer, code = ?status.code(), reason = status.message(), "agent refused");
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.fail(peer.map(|p| p.ip()), Instant::now());
+        }
+        status
+    }
+
+    /// Remembers a stream that passed; the receiver yields the status to
+    /// end it with if its token is revoked or its host reassigned.
+    pub fn register(
+        &self,
+        conn: u64,
+        host_id: &str,
+        token: &AgentToken,
+    ) -> oneshot::Receiver<Status> {
+        let (close, closed) = oneshot::channel();
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(
+                conn,
+                Live {
+                    host_id: host_id.to_owned(),
+                    token_id: token.id,
+                    close,
+                },
+            );
+        }
+        closed
+    }
+
+    pub fn unregister(&self, conn: u64) {
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(&conn);
+        }
+    }
+
+    /// Closes every live stream of token `token_id` now.
+    pub fn close_token(&self, token_id: i64, name: &str) {
+        self.close_where(|l| {
+            (l.token_id == token_id)
+                .then(|| Status::unauthenticated(format!("agent token `{name}` has been revoked")))
+        });
+    }
+
+    fn close_where(&self, mut why: impl FnMut(&Live) -> Option<Status>) {
+        let Ok(mut live) = self.live.lock() else {
+            return;
+        };
+        let doomed: Vec<(u64, Status)> = live
+            .iter()
+            .filter_map(|(conn, l)| why(l).map(|status| (*conn, status)))
+            .collect();
+        for (conn, status) in doomed {
+            if let Some(l) = live.remove(&conn) {
+                tracing::info!(host = %l.host_id, conn, reason = status.message(), "closing agent stream");
+                let _ = l.close.send(status);
+            }
+        }
+    }
+
+    /// Compares live streams with the database every [`RECHECK`] until
+    /// `shutdown`.
+    pub async fn watch(self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(RECHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if self.live.lock().map_or(true, |l| l.is_empty()) {
+                continue;
+            }
+            if let Err(e) = self.recheck().await {
+                tracing::warn!(error = %e, "cannot recheck agent tokens");
+            }
+        }
+    }
+
+    async fn recheck(&self) -> Result<(), agents::TokenError> {
+        let revoked: HashSet<i64> = agents::revoked_ids(&self.pool).await?.into_iter().collect();
+        let owners: HashMap<String, i64> = agents::owners(&self.pool)
+            .await?
+            .into_iter()
+            .map(|o| (o.host_id, o.token_id))
+            .collect();
+        self.close_where(|l| {
+            if revoked.contains(&l.token_id) {
+                Some(Status::unauthenticated("this agent token has been revoked"))
+            } else if owners
+                .get(&l.host_id)
+                .is_some_and(|owner| *owner != l.token_id)
+            {
+                Some(Status::permission_denied(format!(
+                    "host id `{}` has been reassigned to another agent token",
+                    l.host_id
+                )))
+            } else {
+                None
+            }
+        });
+        Ok(())
+    }
+}
+
+/// The secret from `authorization: Bearer <token>`.
+fn bearer(metadata: &MetadataMap) -> Result<&str, &'static str> {
+    let value = metadata.get(AUTHORIZATION_METADATA).ok_or(
+        "missing agent token: give the agent --token (see `fleetwatch-aggregator token add`)",
+    )?;
+    let text = value
+        .to_str()
+        .map_err(|_| "malformed authorization metadata")?;
+    let secret = text
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .ok_or("authorization metadata must be `Bearer <agent token>`")?;
+    if !secret.starts_with(agents::PREFIX) {
+        return Err("not an agent token (agent tokens start with fwa_)");
+    }
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(value: &str) -> MetadataMap {
+        let mut m = MetadataMap::new();
+        m.insert(AUTHORIZATION_METADATA, value.parse().unwrap());
+        m
+    }
+
+    #[test]
+    fn bearer_takes_only_agent_tokens() {
+        assert_eq!(bearer(&metadata("Bearer fwa_abc")), Ok("fwa_abc"));
+        assert!(bearer(&MetadataMap::new()).unwrap_err().contains("missing"));
+        assert!(bearer(&metadata("Basic xyz")).is_err());
+        assert!(bearer(&metadata("Bearer fwk_abc")).is_err());
+    }
+}
