@@ -97,6 +97,22 @@ pub struct Args {
     /// Private key (PEM) of --client-cert.
     #[arg(long, env = "FLEETWATCH_CLIENT_KEY", value_name = "FILE")]
     pub client_key: Option<PathBuf>,
+
+    /// Agent token the aggregator knows this agent by (`fwa_…`, from the
+    /// aggregator's start-up log or `fleetwatch-aggregator token add`).
+    /// Prefer --token-file or the environment: other local users can read
+    /// a flag in the process list.
+    #[arg(
+        long,
+        env = "FLEETWATCH_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
+    /// File holding the agent token (such as a systemd credential).
+    #[arg(long, env = "FLEETWATCH_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// The TOML file, as written by an operator.
@@ -111,6 +127,8 @@ pub struct FileConfig {
     pub pin_sha256: Option<String>,
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
     #[serde(default)]
     pub worker: Vec<WorkerGroupFile>,
 }
@@ -155,6 +173,8 @@ pub struct Config {
     pub workers: Vec<WorkerGroupConfig>,
     /// TLS settings for an https:// aggregator; `None` for http://.
     pub tls: Option<TlsSettings>,
+    /// The agent token sent on every stream.
+    pub token: Option<String>,
 }
 
 impl Config {
@@ -198,6 +218,7 @@ impl Config {
         }
 
         let tls = tls_settings(args, &file, file_origin, &aggregator, origin)?;
+        let token = token(args, &file, file_origin)?;
 
         let (interval, origin) = match (&args.interval, file.interval) {
             (Some(text), _) => (text.clone(), "--interval"),
@@ -262,8 +283,59 @@ impl Config {
             buffer_bytes,
             workers,
             tls,
+            token,
         })
     }
+}
+
+/// The agent token, from `token` or the file `token_file` names (one of
+/// them): it must be printable ASCII to travel in gRPC metadata.
+fn token(args: &Args, file: &FileConfig, file_origin: &str) -> Result<Option<String>, ConfigError> {
+    let invalid = |origin: &str, key: &str, reason: String| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        key: key.to_owned(),
+        reason,
+    };
+    let inline = match (&args.token, &file.token) {
+        (Some(t), _) => Some((t.clone(), "--token".to_owned(), "token")),
+        (None, Some(t)) => Some((t.clone(), file_origin.to_owned(), "token")),
+        (None, None) => None,
+    };
+    let from_file = match (&args.token_file, &file.token_file) {
+        (Some(p), _) => Some((p.clone(), "--token-file".to_owned())),
+        (None, Some(p)) => Some((p.clone(), file_origin.to_owned())),
+        (None, None) => None,
+    };
+    let (token, origin, key) = match (inline, from_file) {
+        (Some((_, origin, _)), Some(_)) => {
+            return Err(invalid(
+                &origin,
+                "token",
+                "set token or token_file, not both".to_owned(),
+            ));
+        }
+        (Some(t), None) => t,
+        (None, Some((path, origin))) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                invalid(
+                    &origin,
+                    "token_file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            (text, origin, "token_file")
+        }
+        (None, None) => return Ok(None),
+    };
+    let token = token.trim().to_owned();
+    if token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(invalid(
+            &origin,
+            key,
+            "the token must be one word of printable ASCII, such as fwa_…".to_owned(),
+        ));
+    }
+    Ok(Some(token))
 }
 
 /// The TLS keys, checked: files exist and parse now, the pin is well formed,
@@ -550,6 +622,67 @@ mod tests {
         assert_eq!(cfg.workers[1].min_alive, 2);
         assert!(
             matches!(&cfg.workers[1].matcher, Matcher::Cmdline(re) if re.as_str() == "^gunicorn .*")
+        );
+    }
+
+    #[test]
+    fn token_comes_from_the_config_or_a_file() {
+        let file: FileConfig = toml::from_str(r#"token = " fwa_abc ""#).expect("toml");
+        let cfg = Config::merge(
+            &args(&["--host-id", "h"]),
+            file,
+            "agent.toml",
+            no_machine_id,
+        )
+        .expect("valid");
+        assert_eq!(cfg.token.as_deref(), Some("fwa_abc"));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("token");
+        std::fs::write(&path, "fwa_from_file\n").expect("write");
+        let path = path.to_str().expect("utf-8");
+        let cfg = Config::merge(
+            &args(&["--host-id", "h", "--token-file", path]),
+            FileConfig::default(),
+            "agent.toml",
+            no_machine_id,
+        )
+        .expect("valid");
+        assert_eq!(cfg.token.as_deref(), Some("fwa_from_file"));
+
+        let both: FileConfig = toml::from_str(r#"token = "fwa_abc""#).expect("toml");
+        let err = Config::merge(
+            &args(&["--host-id", "h", "--token-file", path]),
+            both,
+            "agent.toml",
+            no_machine_id,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("not both"), "{err}");
+
+        let missing = Config::merge(
+            &args(&["--host-id", "h", "--token-file", "/nonexistent/token"]),
+            FileConfig::default(),
+            "agent.toml",
+            no_machine_id,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            missing.contains("token_file") && missing.contains("/nonexistent/token"),
+            "{missing}"
+        );
+
+        let spaced: FileConfig = toml::from_str(r#"token = "two words""#).expect("toml");
+        assert!(
+            Config::merge(
+                &args(&["--host-id", "h"]),
+                spaced,
+                "agent.toml",
+                no_machine_id
+            )
+            .is_err()
         );
     }
 

@@ -28,8 +28,8 @@ pub use config::Config;
 pub enum Error {
     #[error("cannot read system information: {0}")]
     Sysinfo(#[from] sysinfo::Error),
-    #[error("bad aggregator address: {0}")]
-    Endpoint(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Shipper(#[from] shipper::ShipperError),
     #[error("TLS: {0}")]
     Tls(#[from] tls::TlsError),
 }
@@ -58,6 +58,23 @@ fn hello(config: &Config, collector: &mut collect::Collector) -> Hello {
     }
 }
 
+/// Whether an aggregator URL names this machine (`localhost`, 127.0.0.0/8
+/// or ::1).
+fn is_loopback_url(url: &str) -> bool {
+    let Some(rest) = url.split_once("://").map(|(_, rest)| rest) else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Runs the agent until `shutdown` is cancelled, then gives the aggregator a
 /// moment to acknowledge what is buffered.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
@@ -68,6 +85,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
     let shipper = shipper::Shipper::new(
         &config.aggregator,
         tls,
+        config.token.as_deref(),
         hello,
         config.buffer_bytes,
         rx,
@@ -80,6 +98,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
         worker_groups = config.workers.len(),
         "agent started"
     );
+    if config.token.is_none() {
+        tracing::warn!(
+            "no agent token: the aggregator will refuse this agent. Set token or token_file \
+             (the aggregator logs an enrollment command on start-up)"
+        );
+    } else if config.tls.is_none() && !is_loopback_url(&config.aggregator) {
+        tracing::warn!(
+            aggregator = %config.aggregator,
+            "UNENCRYPTED: the agent token and samples cross the network in plain text; use an \
+             https:// aggregator"
+        );
+    }
     let shipper = tokio::spawn(shipper.run());
 
     let mut ticker = tokio::time::interval(config.interval);
@@ -102,4 +132,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
         Err(e) => tracing::error!(error = %e, "shipper task failed"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_urls_are_recognised() {
+        assert!(is_loopback_url("http://127.0.0.1:7400"));
+        assert!(is_loopback_url("http://127.3.2.1"));
+        assert!(is_loopback_url("http://[::1]:7400"));
+        assert!(is_loopback_url("http://LOCALHOST:7400/"));
+        assert!(!is_loopback_url("http://10.0.0.1:7400"));
+        assert!(!is_loopback_url("http://agg.example:7400"));
+        assert!(!is_loopback_url("http://[2001:db8::1]:7400"));
+    }
 }

@@ -9,13 +9,14 @@
 use std::time::Duration;
 
 use fleetwatch_proto::{
-    AgentMessage, Hello, IngestClient, REJECTED_SEQ_METADATA, Sample, agent_message,
-    aggregator_message,
+    AUTHORIZATION_METADATA, AgentMessage, Hello, IngestClient, REJECTED_SEQ_METADATA, Sample,
+    agent_message, aggregator_message,
 };
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Endpoint;
 
 use crate::spool::Spool;
@@ -54,16 +55,28 @@ impl Backoff {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ShipperError {
+    #[error("invalid aggregator address: {0}")]
+    Endpoint(#[from] tonic::transport::Error),
+    #[error("the agent token cannot be sent in gRPC metadata")]
+    Token,
+}
+
 /// Why a connection ended.
 enum Ended {
     Shutdown,
     Failed(String),
+    /// The aggregator does not accept this agent's token or host id.
+    Denied(String),
 }
 
 pub struct Shipper {
     endpoint: Endpoint,
     /// Set for an https:// aggregator: the TLS connector does the handshake.
     tls: Option<crate::tls::Connector>,
+    /// `Bearer <token>`, sent with every stream.
+    authorization: Option<MetadataValue<Ascii>>,
     hello: Hello,
     spool: Spool,
     samples: mpsc::UnboundedReceiver<Sample>,
@@ -74,11 +87,16 @@ impl Shipper {
     pub fn new(
         aggregator: &str,
         tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+        token: Option<&str>,
         hello: Hello,
         buffer_bytes: usize,
         samples: mpsc::UnboundedReceiver<Sample>,
         shutdown: CancellationToken,
-    ) -> Result<Self, tonic::transport::Error> {
+    ) -> Result<Self, ShipperError> {
+        let authorization = token
+            .map(|t| format!("Bearer {t}").parse::<MetadataValue<Ascii>>())
+            .transpose()
+            .map_err(|_| ShipperError::Token)?;
         let endpoint = Endpoint::from_shared(aggregator.to_owned())?
             .connect_timeout(Duration::from_secs(5))
             .http2_keep_alive_interval(Duration::from_secs(15))
@@ -87,6 +105,7 @@ impl Shipper {
         Ok(Self {
             endpoint,
             tls: tls.map(crate::tls::Connector::new),
+            authorization,
             hello,
             spool: Spool::new(buffer_bytes),
             samples,
@@ -98,8 +117,19 @@ impl Shipper {
     pub async fn run(mut self) -> usize {
         let mut backoff = Backoff::default();
         loop {
-            match self.connection(&mut backoff).await {
+            let delay = match self.connection(&mut backoff).await {
                 Ended::Shutdown => break,
+                Ended::Denied(reason) => {
+                    // Retried like any failure: a reassigned host id or a
+                    // token added later lets the agent in without a restart.
+                    let delay = backoff.next_delay();
+                    tracing::error!(
+                        %reason,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "the aggregator refused this agent; check its token and host id"
+                    );
+                    delay
+                }
                 Ended::Failed(reason) => {
                     let delay = backoff.next_delay();
                     tracing::warn!(
@@ -108,19 +138,27 @@ impl Shipper {
                         pending_samples = self.spool.pending_samples(),
                         "aggregator connection lost"
                     );
-                    let sleep = tokio::time::sleep(delay);
-                    tokio::pin!(sleep);
-                    loop {
-                        tokio::select! {
-                            () = self.shutdown.cancelled() => return self.spool.pending_samples(),
-                            () = &mut sleep => break,
-                            Some(sample) = self.samples.recv() => self.spool.push(sample),
-                        }
-                    }
+                    delay
                 }
+            };
+            if self.wait(delay).await {
+                break;
             }
         }
         self.spool.pending_samples()
+    }
+
+    /// Spools samples for `delay`; true if shutdown came first.
+    async fn wait(&mut self, delay: Duration) -> bool {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => return true,
+                () = &mut sleep => return false,
+                Some(sample) = self.samples.recv() => self.spool.push(sample),
+            }
+        }
     }
 
     /// One connection: connect, say hello, stream batches, take acks.
@@ -155,7 +193,13 @@ impl Shipper {
         let mut client = IngestClient::new(channel)
             .max_decoding_message_size(1 << 20)
             .max_encoding_message_size(16 << 20);
-        let call = client.connect(ReceiverStream::new(out_rx));
+        let mut request = tonic::Request::new(ReceiverStream::new(out_rx));
+        if let Some(value) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert(AUTHORIZATION_METADATA, value.clone());
+        }
+        let call = client.connect(request);
         tokio::pin!(call);
         let mut inbound = loop {
             tokio::select! {
@@ -229,6 +273,15 @@ impl Shipper {
             );
         }
         let mut reason = format!("{:?}: {}", status.code(), status.message());
+        if matches!(
+            status.code(),
+            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+        ) {
+            if self.authorization.is_none() {
+                reason.push_str(" (this agent has no token: set token or token_file)");
+            }
+            return Ended::Denied(reason);
+        }
         // A refused TLS client certificate (TLS 1.3 reports it after the
         // handshake) surfaces here, with the alert only in the source chain.
         if let Some(source) = std::error::Error::source(&status) {

@@ -4,6 +4,7 @@
 // conditions with deadlines, and cleanup of everything started.
 
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, openSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -52,12 +53,16 @@ export class World {
     this.procs = new Set();
     this.dir = mkdtempSync(path.join(tmpdir(), 'fleetwatch-browser-'));
     this.browser = null;
+    // The aggregator accepts it (FLEETWATCH_AGENT_TOKEN); agents send it.
+    this.agentToken = `fwa_${randomBytes(32).toString('hex')}`;
     process.once('exit', () => this.killAll());
   }
 
-  spawn(name, cmd, args) {
+  spawn(name, cmd, args, env = {}) {
     const log = openSync(path.join(this.dir, `${name}.log`), 'a');
-    const child = spawn(cmd, args, { stdio: ['ignore', log, log], detached: false });
+    const child = spawn(cmd, args, {
+      stdio: ['ignore', log, log], detached: false, env: { ...process.env, ...env },
+    });
     child.name = name;
     child.exited = new Promise((resolve) => child.once('exit', resolve));
     this.procs.add(child);
@@ -70,7 +75,7 @@ export class World {
       '--db', path.join(this.dir, 'fleetwatch.db'),
       '--grpc-listen', `127.0.0.1:${grpcPort}`,
       '--http-listen', `127.0.0.1:${httpPort}`,
-    ]);
+    ], { FLEETWATCH_AGENT_TOKEN: this.agentToken });
     await waitFor('the aggregator to answer /health', async () => {
       if (child.exitCode !== null) throw new Error(`aggregator exited with ${child.exitCode}; see ${this.dir}/aggregator.log`);
       const res = await fetch(`http://127.0.0.1:${httpPort}/health`);
@@ -83,7 +88,7 @@ export class World {
     return this.spawn(`agent-${hostId}`, path.join(BIN_DIR, 'fleetwatch-agent'), [
       '--aggregator', `http://127.0.0.1:${grpcPort}`, '--interval', '1s', '--host-id', hostId,
       ...workers.flatMap((w) => ['--worker', w]),
-    ]);
+    ], { FLEETWATCH_TOKEN: this.agentToken });
   }
 
   /** A worker process; `argv0` renames it (its command line then starts with it). */

@@ -43,6 +43,8 @@ pub struct Aggregator {
     pub grpc: SocketAddr,
     pub http: SocketAddr,
     pub db: PathBuf,
+    /// An agent token it accepts (its `agent_token`).
+    pub agent_token: String,
     /// `http` or `https`.
     scheme: &'static str,
     /// Trusts the aggregator's certificate when it serves TLS.
@@ -87,10 +89,15 @@ impl Aggregator {
         let http_listener = TcpListener::bind(http).await.context("bind HTTP")?;
         let grpc = grpc_listener.local_addr()?;
         let http = http_listener.local_addr()?;
+        let agent_token = match &config.agent_token {
+            Some(token) => token.clone(),
+            None => fleetwatch_aggregator::auth::secret::generate("fwa_")?,
+        };
         let config = fleetwatch_aggregator::Config {
             grpc_listen: grpc,
             http_listen: http,
             db: db.to_owned(),
+            agent_token: Some(agent_token.clone()),
             ..config
         };
         let shutdown = CancellationToken::new();
@@ -124,6 +131,7 @@ impl Aggregator {
             grpc,
             http,
             db: db.to_owned(),
+            agent_token,
             scheme: if tls { "https" } else { "http" },
             client: client.clone(),
             shutdown,
@@ -189,6 +197,81 @@ impl Drop for Aggregator {
     }
 }
 
+/// Where the built binaries are: `FLEETWATCH_BIN_DIR`, default the
+/// workspace's `target/debug` (which `scripts/test` builds first).
+pub fn bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("FLEETWATCH_BIN_DIR").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug")),
+        PathBuf::from,
+    );
+    dir.join(name)
+}
+
+/// Runs a binary to completion.
+pub fn run_bin(name: &str, args: &[&str]) -> Result<std::process::Output> {
+    let path = bin(name);
+    Command::new(&path)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .output()
+        .with_context(|| {
+            format!(
+                "run {} (build it with `cargo build --bins`)",
+                path.display()
+            )
+        })
+}
+
+/// A binary running as a child process, its log (stderr) in a file the
+/// test can read while it runs; killed if the test fails before stopping
+/// it.
+pub struct Proc {
+    child: Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl Proc {
+    pub fn start(name: &str, args: &[&str]) -> Result<Self> {
+        let log = tempfile::NamedTempFile::new()?;
+        let child = Command::new(bin(name))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(log.reopen()?)
+            .spawn()
+            .with_context(|| format!("start {name}"))?;
+        Ok(Self { child, log })
+    }
+
+    /// What it has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit code and log.
+    pub fn terminate(mut self) -> Result<(Option<i32>, String)> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok((status.code(), self.log()));
+            }
+            if Instant::now() > deadline {
+                bail!("{pid} did not exit within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A real agent running in this process.
 pub struct Agent {
     shutdown: CancellationToken,
@@ -196,9 +279,17 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// Starts an agent from command-line style arguments, with `agg`'s
+    /// agent token.
+    pub fn start(agg: &Aggregator, args: &[&str]) -> Result<Self> {
+        let mut all = vec!["--token", agg.agent_token.as_str()];
+        all.extend_from_slice(args);
+        Self::start_raw(&all)
+    }
+
     /// Starts an agent from command-line style arguments, exactly as
     /// `fleetwatch-agent` would parse them.
-    pub fn start(args: &[&str]) -> Result<Self> {
+    pub fn start_raw(args: &[&str]) -> Result<Self> {
         use clap::Parser;
         let args = fleetwatch_agent::config::Args::try_parse_from(
             std::iter::once("fleetwatch-agent").chain(args.iter().copied()),
@@ -376,13 +467,35 @@ pub struct RawStream {
 }
 
 impl RawStream {
-    /// Opens a stream and sends `first` (normally a Hello).
+    /// Opens a stream with `agg`'s agent token and sends `first` (normally
+    /// a Hello).
     pub async fn open(
         agg: &Aggregator,
         first: wire::AgentMessage,
     ) -> Result<RawStream, tonic::Status> {
+        Self::open_with(agg, Some(&agg.agent_token), first).await
+    }
+
+    /// Opens a stream with `token` (none at all for `None`).
+    pub async fn open_with(
+        agg: &Aggregator,
+        token: Option<&str>,
+        first: wire::AgentMessage,
+    ) -> Result<RawStream, tonic::Status> {
+        Self::open_from(agg, None, token, first).await
+    }
+
+    /// Opens a stream from the local address `from` (such as another
+    /// 127.0.0.0/8 address, to be another peer).
+    pub async fn open_from(
+        agg: &Aggregator,
+        from: Option<std::net::IpAddr>,
+        token: Option<&str>,
+        first: wire::AgentMessage,
+    ) -> Result<RawStream, tonic::Status> {
         let channel = tonic::transport::Endpoint::from_shared(agg.grpc_url())
             .map_err(|e| tonic::Status::internal(e.to_string()))?
+            .local_address(from)
             .connect()
             .await
             .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
@@ -391,7 +504,16 @@ impl RawStream {
         tx.send(first)
             .await
             .map_err(|_| tonic::Status::internal("send"))?;
-        let inbound = client.connect(ReceiverStream::new(rx)).await?.into_inner();
+        let mut request = tonic::Request::new(ReceiverStream::new(rx));
+        if let Some(token) = token {
+            let value = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| tonic::Status::internal("token is not ASCII"))?;
+            request
+                .metadata_mut()
+                .insert(wire::AUTHORIZATION_METADATA, value);
+        }
+        let inbound = client.connect(request).await?.into_inner();
         Ok(RawStream { tx, inbound })
     }
 

@@ -99,16 +99,19 @@ async fn short_worker_pool_alerts_through_api_and_webhook_and_resolves() -> Resu
     workers.spawn()?;
     workers.spawn()?;
     let spec = format!("pool={}:3", workers.regex());
-    let agent = Agent::start(&[
-        "--aggregator",
-        &agg.grpc_url(),
-        "--interval",
-        "200ms",
-        "--host-id",
-        "alerting",
-        "--worker",
-        &spec,
-    ])?;
+    let agent = Agent::start(
+        &agg,
+        &[
+            "--aggregator",
+            &agg.grpc_url(),
+            "--interval",
+            "200ms",
+            "--host-id",
+            "alerting",
+            "--worker",
+            &spec,
+        ],
+    )?;
 
     let firing = wait_for("critical worker_pool alert in the API", WAIT, || async {
         alerts(&agg, "state=firing&host=alerting")
@@ -146,16 +149,19 @@ async fn short_worker_pool_alerts_through_api_and_webhook_and_resolves() -> Resu
     let (grpc, http) = (agg.grpc, agg.http);
     agg.stop().await?;
     let agg = Aggregator::start_with(&db, grpc, http, config).await?;
-    let agent = Agent::start(&[
-        "--aggregator",
-        &agg.grpc_url(),
-        "--interval",
-        "200ms",
-        "--host-id",
-        "alerting",
-        "--worker",
-        &spec,
-    ])?;
+    let agent = Agent::start(
+        &agg,
+        &[
+            "--aggregator",
+            &agg.grpc_url(),
+            "--interval",
+            "200ms",
+            "--host-id",
+            "alerting",
+            "--worker",
+            &spec,
+        ],
+    )?;
     wait_for("samples after the restart", WAIT, || async {
         let hosts = agg.get_ok("/api/hosts").await.ok()?;
         (hosts[0]["online"] == true).then_some(())
@@ -195,14 +201,17 @@ async fn a_stopped_agent_is_reported_offline_within_three_intervals() -> Result<
     let dir = tempfile::tempdir()?;
     let agg = Aggregator::start(&dir.path().join("fw.db")).await?;
     let interval = Duration::from_millis(300);
-    let agent = Agent::start(&[
-        "--aggregator",
-        &agg.grpc_url(),
-        "--interval",
-        "300ms",
-        "--host-id",
-        "vanishing",
-    ])?;
+    let agent = Agent::start(
+        &agg,
+        &[
+            "--aggregator",
+            &agg.grpc_url(),
+            "--interval",
+            "300ms",
+            "--host-id",
+            "vanishing",
+        ],
+    )?;
     wait_for("first sample", WAIT, || async {
         let current = agg
             .get_ok("/api/metrics/current?host=vanishing")

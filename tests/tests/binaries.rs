@@ -5,77 +5,10 @@
 //! The binaries come from `FLEETWATCH_BIN_DIR` (default: the workspace's
 //! `target/debug`, which `scripts/test` builds first).
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use fleetwatch_tests::{Workers, wait_for};
-
-fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("FLEETWATCH_BIN_DIR").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug")),
-        PathBuf::from,
-    );
-    dir.join(name)
-}
-
-fn run(name: &str, args: &[&str]) -> Result<Output> {
-    let path = bin(name);
-    Command::new(&path)
-        .args(args)
-        .env("RUST_LOG", "info")
-        .output()
-        .with_context(|| {
-            format!(
-                "run {} (build it with `cargo build --bins`)",
-                path.display()
-            )
-        })
-}
-
-/// A child process that is killed if the test fails before stopping it.
-struct Proc(Child);
-
-impl Proc {
-    fn start(name: &str, args: &[&str]) -> Result<Self> {
-        let child = Command::new(bin(name))
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("start {name}"))?;
-        Ok(Self(child))
-    }
-
-    /// Sends SIGTERM and waits for the exit; returns the exit code and log.
-    fn terminate(mut self) -> Result<(Option<i32>, String)> {
-        let pid = self.0.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.0.try_wait()? {
-                let mut log = String::new();
-                if let Some(mut stderr) = self.0.stderr.take() {
-                    std::io::Read::read_to_string(&mut stderr, &mut log)?;
-                }
-                return Ok((status.code(), log));
-            }
-            if Instant::now() > deadline {
-                bail!("{pid} did not exit within 10 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use anyhow::{Context, Result};
+use fleetwatch_tests::{Proc, Workers, run_bin as run, wait_for};
 
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -187,22 +120,40 @@ async fn binaries_stream_and_stop_cleanly_on_sigterm() -> Result<()> {
             db.to_str().context("path")?,
         ],
     )?;
+    // Without any agent token the aggregator makes an enrollment token and
+    // logs the command that enrolls an agent: run exactly that.
+    let command = wait_for("the enrollment command", Duration::from_secs(20), || {
+        let log = aggregator.log();
+        async move {
+            log.lines()
+                .find_map(|l| l.split_once("enroll an agent with: "))
+                .map(|(_, command)| command.trim().to_owned())
+        }
+    })
+    .await?;
+    let token = std::fs::read_to_string(dir.path().join("enrollment-token"))?;
+    assert_eq!(
+        command,
+        format!(
+            "fleetwatch-agent --aggregator http://127.0.0.1:{grpc} --token {}",
+            token.trim()
+        )
+    );
+    let mut words = command.split_whitespace();
+    assert_eq!(words.next(), Some("fleetwatch-agent"));
+    let mut args: Vec<&str> = words.collect();
     let mut workers = Workers::new(&Workers::unique_tag(3));
     workers.spawn()?;
     let spec = format!("jobs={}:1", workers.regex());
-    let agent = Proc::start(
-        "fleetwatch-agent",
-        &[
-            "--aggregator",
-            &format!("http://127.0.0.1:{grpc}"),
-            "--interval",
-            "200ms",
-            "--host-id",
-            "binary-host",
-            "--worker",
-            &spec,
-        ],
-    )?;
+    args.extend([
+        "--interval",
+        "200ms",
+        "--host-id",
+        "binary-host",
+        "--worker",
+        &spec,
+    ]);
+    let agent = Proc::start("fleetwatch-agent", &args)?;
     let url = format!("http://127.0.0.1:{http}/api/workers/status?host=binary-host");
     wait_for(
         "the agent binary's worker in the API",

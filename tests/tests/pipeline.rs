@@ -25,22 +25,28 @@ async fn samples_from_two_agents_reach_the_api() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let agg = Aggregator::start(&dir.path().join("fw.db")).await?;
     let url = agg.grpc_url();
-    let alpha = Agent::start(&[
-        "--aggregator",
-        &url,
-        "--interval",
-        "200ms",
-        "--host-id",
-        "alpha",
-    ])?;
-    let beta = Agent::start(&[
-        "--aggregator",
-        &url,
-        "--interval",
-        "200ms",
-        "--host-id",
-        "beta",
-    ])?;
+    let alpha = Agent::start(
+        &agg,
+        &[
+            "--aggregator",
+            &url,
+            "--interval",
+            "200ms",
+            "--host-id",
+            "alpha",
+        ],
+    )?;
+    let beta = Agent::start(
+        &agg,
+        &[
+            "--aggregator",
+            &url,
+            "--interval",
+            "200ms",
+            "--host-id",
+            "beta",
+        ],
+    )?;
 
     let current = wait_for("both hosts' current samples", WAIT, || async {
         let body = agg.get_ok("/api/metrics/current").await.ok()?;
@@ -107,18 +113,21 @@ async fn worker_group_counts_deaths_and_restarts() -> Result<()> {
         pids.push(workers.spawn()?);
     }
     let spec = format!("queue={}:3", workers.regex());
-    let agent = Agent::start(&[
-        "--aggregator",
-        &agg.grpc_url(),
-        "--interval",
-        "200ms",
-        "--host-id",
-        "w1",
-        "--worker",
-        &spec,
-        "--worker",
-        "missing=^no-such-worker-anywhere$:1",
-    ])?;
+    let agent = Agent::start(
+        &agg,
+        &[
+            "--aggregator",
+            &agg.grpc_url(),
+            "--interval",
+            "200ms",
+            "--host-id",
+            "w1",
+            "--worker",
+            &spec,
+            "--worker",
+            "missing=^no-such-worker-anywhere$:1",
+        ],
+    )?;
 
     let group = wait_for("3 workers alive", WAIT, || async {
         let g = group_status(&agg, "w1", "queue").await?;
@@ -187,16 +196,19 @@ async fn aggregator_restart_loses_and_duplicates_nothing() -> Result<()> {
     let mut workers = Workers::new(&Workers::unique_tag(2));
     workers.spawn()?;
     let spec = format!("queue={}:1", workers.regex());
-    let agent = Agent::start(&[
-        "--aggregator",
-        &agg.grpc_url(),
-        "--interval",
-        "100ms",
-        "--host-id",
-        "restarter",
-        "--worker",
-        &spec,
-    ])?;
+    let agent = Agent::start(
+        &agg,
+        &[
+            "--aggregator",
+            &agg.grpc_url(),
+            "--interval",
+            "100ms",
+            "--host-id",
+            "restarter",
+            "--worker",
+            &spec,
+        ],
+    )?;
     let pool = agg.db().await?;
     wait_for("first samples stored", WAIT, || async {
         let (n, _) = fleetwatch_tests::stored_counts(&pool, "restarter")
@@ -207,11 +219,16 @@ async fn aggregator_restart_loses_and_duplicates_nothing() -> Result<()> {
     .await?;
     pool.close().await;
 
+    let token = agg.agent_token.clone();
     agg.stop().await?;
     let down_at = fleetwatch_tests::now_ms();
     // The agent keeps sampling while the aggregator is away.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let agg = Aggregator::start_on(&db, grpc, http).await?;
+    let config = fleetwatch_aggregator::Config {
+        agent_token: Some(token),
+        ..Default::default()
+    };
+    let agg = Aggregator::start_with(&db, grpc, http, config).await?;
     let up_at = fleetwatch_tests::now_ms();
 
     let pool = agg.db().await?;

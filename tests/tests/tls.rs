@@ -55,7 +55,7 @@ async fn wait_for_host(agg: &Aggregator, id: &str) -> Result<()> {
 async fn assert_refused(agg: &Aggregator, id: &str, args: &[&str]) -> Result<()> {
     let mut all = vec!["--interval", "200ms", "--host-id", id];
     all.extend_from_slice(args);
-    let agent = Agent::start(&all)?;
+    let agent = Agent::start(agg, &all)?;
     tokio::time::sleep(REFUSED_FOR).await;
     agent.stop().await?;
     let hosts = agg.get_ok("/api/hosts").await?;
@@ -91,16 +91,19 @@ async fn agent_with_ca_file_streams_and_api_is_https_only() -> Result<()> {
     let ca_file = write(dir.path(), "ca.pem", &ca.cert_pem())?;
     let url = agg.grpc_url();
     assert!(url.starts_with("https://"), "{url}");
-    let agent = Agent::start(&[
-        "--aggregator",
-        &url,
-        "--ca-file",
-        &ca_file,
-        "--interval",
-        "200ms",
-        "--host-id",
-        "tls-ca",
-    ])?;
+    let agent = Agent::start(
+        &agg,
+        &[
+            "--aggregator",
+            &url,
+            "--ca-file",
+            &ca_file,
+            "--interval",
+            "200ms",
+            "--host-id",
+            "tls-ca",
+        ],
+    )?;
     wait_for_host(&agg, "tls-ca").await?;
     let health = agg.get_ok("/health").await?;
     assert_eq!(health["agents_connected"], 1);
@@ -148,16 +151,19 @@ async fn pinned_fingerprint_connects_and_wrong_trust_is_refused_with_the_cause()
     let url = agg.grpc_url();
     let pin = fingerprint_of(&dir.path().join("server.pem"))?;
 
-    let pinned = Agent::start(&[
-        "--aggregator",
-        &url,
-        "--pin-sha256",
-        &pin,
-        "--interval",
-        "200ms",
-        "--host-id",
-        "pinned",
-    ])?;
+    let pinned = Agent::start(
+        &agg,
+        &[
+            "--aggregator",
+            &url,
+            "--pin-sha256",
+            &pin,
+            "--interval",
+            "200ms",
+            "--host-id",
+            "pinned",
+        ],
+    )?;
     wait_for_host(&agg, "pinned").await?;
     pinned.stop().await?;
 
@@ -220,16 +226,19 @@ async fn pinned_fingerprint_connects_and_wrong_trust_is_refused_with_the_cause()
     named.stop().await?;
 
     // The right CA by host name works too.
-    let agent = Agent::start(&[
-        "--aggregator",
-        &by_name,
-        "--ca-file",
-        &ca_file,
-        "--interval",
-        "200ms",
-        "--host-id",
-        "by-name",
-    ])?;
+    let agent = Agent::start(
+        &agg,
+        &[
+            "--aggregator",
+            &by_name,
+            "--ca-file",
+            &ca_file,
+            "--interval",
+            "200ms",
+            "--host-id",
+            "by-name",
+        ],
+    )?;
     wait_for_host(&agg, "by-name").await?;
     agent.stop().await?;
     agg.stop().await
@@ -294,20 +303,23 @@ async fn mutual_tls_refuses_agents_without_a_client_certificate() -> Result<()> 
 
     let (cert, key) = clients.client("good-agent")?.write(dir.path(), "agent")?;
     let (cert, key) = (cert.display().to_string(), key.display().to_string());
-    let agent = Agent::start(&[
-        "--aggregator",
-        &url,
-        "--ca-file",
-        &ca_file,
-        "--client-cert",
-        &cert,
-        "--client-key",
-        &key,
-        "--interval",
-        "200ms",
-        "--host-id",
-        "mtls",
-    ])?;
+    let agent = Agent::start(
+        &agg,
+        &[
+            "--aggregator",
+            &url,
+            "--ca-file",
+            &ca_file,
+            "--client-cert",
+            &cert,
+            "--client-key",
+            &key,
+            "--interval",
+            "200ms",
+            "--host-id",
+            "mtls",
+        ],
+    )?;
     wait_for_host(&agg, "mtls").await?;
     // HTTP stays server-authenticated only.
     let health = agg.get_ok("/health").await?;
@@ -339,16 +351,19 @@ async fn self_signed_certificate_is_created_once_and_pinnable() -> Result<()> {
     let first = fingerprint_of(&cert_path)?;
     let key_before = std::fs::read(&key_path)?;
 
-    let agent = Agent::start(&[
-        "--aggregator",
-        &agg.grpc_url(),
-        "--pin-sha256",
-        &first,
-        "--interval",
-        "200ms",
-        "--host-id",
-        "self-signed",
-    ])?;
+    let agent = Agent::start(
+        &agg,
+        &[
+            "--aggregator",
+            &agg.grpc_url(),
+            "--pin-sha256",
+            &first,
+            "--interval",
+            "200ms",
+            "--host-id",
+            "self-signed",
+        ],
+    )?;
     wait_for_host(&agg, "self-signed").await?;
     agent.stop().await?;
     let (grpc, http) = (agg.grpc, agg.http);
@@ -358,16 +373,19 @@ async fn self_signed_certificate_is_created_once_and_pinnable() -> Result<()> {
     let agg = Aggregator::start_tls(&db, grpc, http, config(), None).await?;
     assert_eq!(fingerprint_of(&cert_path)?, first);
     assert_eq!(std::fs::read(&key_path)?, key_before);
-    let agent = Agent::start(&[
-        "--aggregator",
-        &agg.grpc_url(),
-        "--pin-sha256",
-        &first.replace(':', ""),
-        "--interval",
-        "200ms",
-        "--host-id",
-        "self-signed-2",
-    ])?;
+    let agent = Agent::start(
+        &agg,
+        &[
+            "--aggregator",
+            &agg.grpc_url(),
+            "--pin-sha256",
+            &first.replace(':', ""),
+            "--interval",
+            "200ms",
+            "--host-id",
+            "self-signed-2",
+        ],
+    )?;
     wait_for_host(&agg, "self-signed-2").await?;
     agent.stop().await?;
     agg.stop().await

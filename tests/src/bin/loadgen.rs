@@ -109,6 +109,7 @@ struct Stats {
 
 async fn agent(
     url: String,
+    token: Arc<str>,
     host: u32,
     args: Arc<Args>,
     stats: Arc<Stats>,
@@ -124,7 +125,12 @@ async fn agent(
         h.interval_ms = u32::try_from(args.interval.as_millis()).unwrap_or(1000);
     }
     tx.send(hello).await?;
-    let mut inbound = client.connect(ReceiverStream::new(rx)).await?.into_inner();
+    let mut request = tonic::Request::new(ReceiverStream::new(rx));
+    request.metadata_mut().insert(
+        wire::AUTHORIZATION_METADATA,
+        format!("Bearer {token}").parse()?,
+    );
+    let mut inbound = client.connect(request).await?.into_inner();
     let sent_at: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
 
     let reader = {
@@ -204,12 +210,14 @@ async fn main() -> Result<()> {
     } else {
         args.http_port
     };
+    let token: Arc<str> = fleetwatch_aggregator::auth::secret::generate("fwa_")?.into();
     let mut child = Command::new(&args.aggregator_bin)
         .args(["--grpc-listen", &format!("127.0.0.1:{grpc}")])
         .args(["--http-listen", &format!("127.0.0.1:{http}")])
         .arg("--db")
         .arg(&db)
         .env("RUST_LOG", "warn")
+        .env("FLEETWATCH_AGENT_TOKEN", &*token)
         .stdout(Stdio::null())
         .spawn()
         .with_context(|| format!("start {}", args.aggregator_bin.display()))?;
@@ -231,6 +239,7 @@ async fn main() -> Result<()> {
     for host in 0..args.agents {
         tasks.push(tokio::spawn(agent(
             url.clone(),
+            token.clone(),
             host,
             args.clone(),
             stats.clone(),
