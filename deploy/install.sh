@@ -25,6 +25,10 @@ then, when ROOT is /, runs systemctl daemon-reload, enable and restart.
                      unit; keep its config and its data (/var/lib/fleetwatch)
   --bin PATH         the built binary (default: target/release/fleetwatch-ROLE
                      of the source tree this script is in)
+  --token-file FILE  (agent) the agent token, as the aggregator printed it or
+                     `fleetwatch-aggregator token add` made it; installed as
+                     ROOT/etc/fleetwatch/agent.token (mode 0600), replacing
+                     the one there
   --root DIR         install under DIR instead of / (a DESTDIR-style staging
                      root; DIR must exist); systemctl is not run then
   --no-enable        do not run systemctl (it is also skipped when systemctl
@@ -56,6 +60,8 @@ uninstall=0
 bin=""
 root="/"
 enable=1
+token_file=""
+
 
 set_role() {
     if [[ -n $role && $role != "$1" ]]; then
@@ -74,15 +80,20 @@ while (($# > 0)); do
             usage
             exit 0
             ;;
-        --bin | --root)
+        --bin | --root | --token-file)
             if (($# < 2)) || [[ -z $2 ]]; then
                 bad_usage "$1 needs a value"
             fi
-            if [[ $1 == --bin ]]; then bin=$2; else root=$2; fi
+            case $1 in
+                --bin) bin=$2 ;;
+                --root) root=$2 ;;
+                *) token_file=$2 ;;
+            esac
             shift
             ;;
         --bin=*) bin=${1#--bin=} ;;
         --root=*) root=${1#--root=} ;;
+        --token-file=*) token_file=${1#--token-file=} ;;
         *) bad_usage "unknown argument: $1" ;;
     esac
     shift
@@ -91,6 +102,8 @@ done
 [[ -n $role ]] || bad_usage "say what to install: --agent or --aggregator"
 [[ -n $root ]] || bad_usage "--root needs a value"
 [[ $uninstall == 0 || -z $bin ]] || bad_usage "--bin makes no sense with --uninstall"
+[[ -z $token_file || $role == agent ]] || bad_usage "--token-file is for --agent"
+[[ -z $token_file || $uninstall == 0 ]] || bad_usage "--token-file makes no sense with --uninstall"
 
 name="fleetwatch-$role"
 unit_src="$DEPLOY_DIR/$name.service"
@@ -104,6 +117,7 @@ prefix=${root%/}
 bin_dst="$prefix/usr/local/bin/$name"
 config_dir="$prefix/etc/fleetwatch"
 config_dst="$config_dir/$role.toml"
+token_dst="$config_dir/agent.token"
 unit_dst="$prefix/etc/systemd/system/$name.service"
 
 # Whether to run systemctl, and if not, why.
@@ -156,6 +170,17 @@ do_install() {
         say "installed $config_dst from $role.example.toml: edit it for this host"
     fi
 
+    if [[ -n $token_file ]]; then
+        [[ -f $token_file && -r $token_file ]] || die "--token-file $token_file: not a readable file"
+        grep -q '^[[:space:]]*fwa_[[:graph:]]\{32,\}[[:space:]]*$' -- "$token_file" ||
+            die "--token-file $token_file does not hold an agent token (fwa_...)"
+        put "$token_file" "$token_dst" 0600
+        say "installed the agent token as $token_dst (mode 0600)"
+    elif [[ $role == agent && ! -s $token_dst ]]; then
+        say "no agent token yet: put it in $token_dst (mode 0600) or pass --token-file;" \
+            "the aggregator logs an enrollment command on start-up"
+    fi
+
     put "$unit_src" "$unit_dst" 0644
     say "installed $unit_dst"
 
@@ -195,6 +220,9 @@ do_uninstall() {
     fi
     if [[ -e $config_dst ]]; then
         say "kept the config $config_dst"
+    fi
+    if [[ $role == agent && -e $token_dst ]]; then
+        say "kept the agent token $token_dst"
     fi
     if [[ $role == aggregator ]]; then
         say "kept the data in $prefix/var/lib/fleetwatch (rm -rf $prefix/var/lib/private/fleetwatch $prefix/var/lib/fleetwatch to delete it)"

@@ -288,44 +288,54 @@ impl Config {
     }
 }
 
-/// The agent token, from `token` or the file `token_file` names (one of
-/// them): it must be printable ASCII to travel in gRPC metadata.
+/// The agent token: `token`, or the contents of the file `token_file`
+/// names. Flags and environment come before the config file; an empty
+/// token file counts as unset (systemd hands one over when no token was
+/// installed). It must be printable ASCII to travel in gRPC metadata.
 fn token(args: &Args, file: &FileConfig, file_origin: &str) -> Result<Option<String>, ConfigError> {
     let invalid = |origin: &str, key: &str, reason: String| ConfigError::Invalid {
         origin: origin.to_owned(),
         key: key.to_owned(),
         reason,
     };
-    let inline = match (&args.token, &file.token) {
-        (Some(t), _) => Some((t.clone(), "--token".to_owned(), "token")),
-        (None, Some(t)) => Some((t.clone(), file_origin.to_owned(), "token")),
-        (None, None) => None,
+    let read = |path: &Path, origin: &str| {
+        std::fs::read_to_string(path).map_err(|e| {
+            invalid(
+                origin,
+                "token_file",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })
     };
-    let from_file = match (&args.token_file, &file.token_file) {
-        (Some(p), _) => Some((p.clone(), "--token-file".to_owned())),
-        (None, Some(p)) => Some((p.clone(), file_origin.to_owned())),
-        (None, None) => None,
-    };
-    let (token, origin, key) = match (inline, from_file) {
-        (Some((_, origin, _)), Some(_)) => {
-            return Err(invalid(
-                &origin,
-                "token",
-                "set token or token_file, not both".to_owned(),
-            ));
+    let levels = [
+        (&args.token, &args.token_file, "--token", "--token-file"),
+        (&file.token, &file.token_file, file_origin, file_origin),
+    ];
+    let mut found = None;
+    for (inline, path, inline_origin, path_origin) in levels {
+        match (inline, path) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    inline_origin,
+                    "token",
+                    "set token or token_file, not both".to_owned(),
+                ));
+            }
+            (Some(token), None) => found = Some((token.clone(), inline_origin, "token")),
+            (None, Some(path)) => {
+                let text = read(path, path_origin)?;
+                if !text.trim().is_empty() {
+                    found = Some((text, path_origin, "token_file"));
+                }
+            }
+            (None, None) => {}
         }
-        (Some(t), None) => t,
-        (None, Some((path, origin))) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                invalid(
-                    &origin,
-                    "token_file",
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?;
-            (text, origin, "token_file")
+        if found.is_some() {
+            break;
         }
-        (None, None) => return Ok(None),
+    }
+    let Some((token, origin, key)) = found else {
+        return Ok(None);
     };
     let token = token.trim().to_owned();
     if token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()) {
@@ -651,8 +661,19 @@ mod tests {
         assert_eq!(cfg.token.as_deref(), Some("fwa_from_file"));
 
         let both: FileConfig = toml::from_str(r#"token = "fwa_abc""#).expect("toml");
-        let err = Config::merge(
+        let cfg = Config::merge(
             &args(&["--host-id", "h", "--token-file", path]),
+            both,
+            "agent.toml",
+            no_machine_id,
+        )
+        .expect("flags come before the file");
+        assert_eq!(cfg.token.as_deref(), Some("fwa_from_file"));
+
+        let both: FileConfig =
+            toml::from_str("token = \"fwa_abc\"\ntoken_file = \"/x\"").expect("toml");
+        let err = Config::merge(
+            &args(&["--host-id", "h"]),
             both,
             "agent.toml",
             no_machine_id,
@@ -660,6 +681,24 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("not both"), "{err}");
+
+        // An empty token file (no token installed) leaves the file's token.
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").expect("write");
+        let inline: FileConfig = toml::from_str(r#"token = "fwa_inline""#).expect("toml");
+        let cfg = Config::merge(
+            &args(&[
+                "--host-id",
+                "h",
+                "--token-file",
+                empty.to_str().expect("utf-8"),
+            ]),
+            inline,
+            "agent.toml",
+            no_machine_id,
+        )
+        .expect("valid");
+        assert_eq!(cfg.token.as_deref(), Some("fwa_inline"));
 
         let missing = Config::merge(
             &args(&["--host-id", "h", "--token-file", "/nonexistent/token"]),

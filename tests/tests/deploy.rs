@@ -234,11 +234,79 @@ fn uninstall_removes_binary_and_unit_and_keeps_config() -> Result<()> {
 }
 
 #[test]
+fn agent_token_is_installed_root_only_and_checked() -> Result<()> {
+    let fx = Fixture::new()?;
+    let token = format!("fwa_{}", "ab".repeat(32));
+    let good = fx.dir.path().join("token");
+    fs::write(&good, format!("{token}\n"))?;
+    fs::set_permissions(&good, fs::Permissions::from_mode(0o644))?;
+    let bin = fx.bin.to_str().unwrap_or_default();
+    let with_token = |file: &Path| {
+        install(&[
+            "--agent",
+            "--root",
+            fx.root_str(),
+            "--bin",
+            bin,
+            "--token-file",
+            file.to_str().unwrap_or_default(),
+        ])
+    };
+    let installed = fx.root.join("etc/fleetwatch/agent.token");
+
+    // Without a token the script says where it goes, and installs none.
+    let out = fx.install("agent")?;
+    ensure!(out.contains("no agent token yet"), "{out}");
+    ensure!(!installed.exists(), "a token appeared from nowhere");
+
+    let out = succeeded(&with_token(&good)?, "install --token-file")?;
+    ensure!(out.contains("agent.token (mode 0600)"), "{out}");
+    ensure!(
+        mode(&installed)? == 0o600,
+        "token mode {:o}",
+        mode(&installed)?
+    );
+    ensure!(
+        fs::read_to_string(&installed)?.trim() == token,
+        "token differs"
+    );
+    // The unit hands it to the service as a credential.
+    let unit = fs::read_to_string(fx.unit("agent"))?;
+    ensure!(
+        unit.contains("LoadCredential=agent-token:/etc/fleetwatch/agent.token")
+            && unit.contains("Environment=FLEETWATCH_TOKEN_FILE=%d/agent-token"),
+        "{unit}"
+    );
+
+    // Something that is not an agent token is refused, and the installed
+    // one is left alone.
+    let bad = fx.dir.path().join("bad");
+    fs::write(&bad, "password123\n")?;
+    let out = with_token(&bad)?;
+    ensure!(out.status.code() == Some(1), "{}", out.status);
+    ensure!(
+        text(&out.stderr).contains("does not hold an agent token"),
+        "{}",
+        text(&out.stderr)
+    );
+    ensure!(
+        fs::read_to_string(&installed)?.trim() == token,
+        "token replaced"
+    );
+
+    let out = fx.uninstall("agent")?;
+    ensure!(out.contains("kept the agent token"), "{out}");
+    ensure!(installed.exists(), "uninstall removed the token");
+    Ok(())
+}
+
+#[test]
 fn bad_arguments_exit_2_with_usage() -> Result<()> {
     let fx = Fixture::new()?;
     let root = fx.root_str();
-    let cases: [&[&str]; 7] = [
+    let cases: [&[&str]; 8] = [
         &[],
+        &["--aggregator", "--token-file", "/dev/null", "--root", root],
         &["--root", root],
         &["--agent", "--aggregator", "--root", root],
         &["--agent", "--frobnicate"],
