@@ -124,7 +124,33 @@ async fn run_to(
         }
     }
     store.pool().close().await;
+    keep_owner(&config.db);
     Ok(())
+}
+
+/// Run as root against the service's database, SQLite may have made its
+/// `-wal` and `-shm` files root's, which the service's own user could then
+/// not open: give them the database file's owner.
+fn keep_owner(db: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(db) else {
+        return;
+    };
+    for suffix in ["-wal", "-shm"] {
+        let mut path = db.as_os_str().to_owned();
+        path.push(suffix);
+        let path = std::path::PathBuf::from(path);
+        if let Ok(m) = std::fs::metadata(&path)
+            && (m.uid(), m.gid()) != (meta.uid(), meta.gid())
+            && let Err(e) = std::os::unix::fs::chown(&path, Some(meta.uid()), Some(meta.gid()))
+        {
+            eprintln!(
+                "warning: {} is not owned like {}: {e}",
+                path.display(),
+                db.display()
+            );
+        }
+    }
 }
 
 /// A stored time as RFC 3339 (UTC), or `-`.
