@@ -303,3 +303,33 @@ pub async fn run(
     tracing::info!("aggregator stopped");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enroll_command_names_the_address_and_how_to_trust_it() {
+        let plain = Config::default();
+        let addr: SocketAddr = "10.1.2.3:7400".parse().unwrap();
+        assert_eq!(
+            enroll_command(&plain, addr, None, "fwa_x"),
+            "fleetwatch-agent --aggregator http://10.1.2.3:7400 --token fwa_x"
+        );
+        let self_signed = Config {
+            tls: tls::TlsConfig {
+                mode: tls::TlsMode::SelfSigned { names: vec![] },
+                client_ca: None,
+            },
+            ..Config::default()
+        };
+        let v6: SocketAddr = "[::1]:7400".parse().unwrap();
+        assert_eq!(
+            enroll_command(&self_signed, v6, Some("AB:CD"), "fwa_x"),
+            "fleetwatch-agent --aggregator https://[::1]:7400 --pin-sha256 AB:CD --token fwa_x"
+        );
+        let any: SocketAddr = "0.0.0.0:7400".parse().unwrap();
+        let command = enroll_command(&plain, any, None, "fwa_x");
+        assert!(!command.contains("0.0.0.0"), "{command}");
+    }
+}

@@ -224,3 +224,77 @@ async fn test_webhook_flag_reports_each_receiver() -> Result<()> {
     assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_wrong_token_is_refused_and_logged_on_both_sides() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("fw.db");
+    let (grpc, http) = (free_port()?, free_port()?);
+    let aggregator = Proc::start(
+        "fleetwatch-aggregator",
+        &[
+            "--grpc-listen",
+            &format!("127.0.0.1:{grpc}"),
+            "--http-listen",
+            &format!("127.0.0.1:{http}"),
+            "--db",
+            db.to_str().context("path")?,
+        ],
+    )?;
+    let wrong = format!("fwa_{}", "7".repeat(64));
+    let agent = Proc::start(
+        "fleetwatch-agent",
+        &[
+            "--aggregator",
+            &format!("http://127.0.0.1:{grpc}"),
+            "--interval",
+            "200ms",
+            "--host-id",
+            "intruder",
+            "--token",
+            &wrong,
+        ],
+    )?;
+    wait_for(
+        "the refusal in the aggregator's log",
+        Duration::from_secs(20),
+        || {
+            let log = aggregator.log();
+            async move {
+                log.lines()
+                    .find(|l| l.contains("agent refused") && l.contains("unknown agent token"))
+                    .map(str::to_owned)
+            }
+        },
+    )
+    .await
+    .and_then(|line| {
+        anyhow::ensure!(
+            line.contains("peer=Some(127.0.0.1:"),
+            "no peer address: {line}"
+        );
+        Ok(())
+    })?;
+    wait_for(
+        "the refusal in the agent's log",
+        Duration::from_secs(20),
+        || {
+            let log = agent.log();
+            async move {
+                log.contains("the aggregator refused this agent")
+                    .then_some(())
+                    .filter(|()| log.contains("unknown agent token"))
+            }
+        },
+    )
+    .await?;
+    let hosts: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{http}/api/hosts"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(hosts, serde_json::json!([]), "the refused agent got in");
+    let (code, _) = agent.terminate()?;
+    assert_eq!(code, Some(0));
+    aggregator.terminate()?;
+    Ok(())
+}
