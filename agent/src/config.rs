@@ -340,7 +340,7 @@ fn token(args: &Args, file: &FileConfig, file_origin: &str) -> Result<Option<Str
     let token = token.trim().to_owned();
     if token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()) {
         return Err(invalid(
-            &origin,
+            origin,
             key,
             "the token must be one word of printable ASCII, such as fwa_…".to_owned(),
         ));
