@@ -1,5 +1,6 @@
 //! `fleetwatch-aggregator <command>`: administration of the database that
-//! runs and exits, beside a running aggregator or without one.
+//! runs and exits, beside a running aggregator or without one. The `user`
+//! and `api-token` commands are in [`crate::auth::admin`].
 
 use clap::Subcommand;
 
@@ -21,6 +22,11 @@ pub enum HostCommand {
 
 /// Runs one administration command against the configured database.
 pub async fn run(command: &crate::config::Command, config: &Config) -> anyhow::Result<()> {
-    let _ = (command, config);
-    anyhow::bail!("not implemented yet")
+    use crate::config::Command;
+    match command {
+        // Dashboard users and API tokens live in `auth::admin`.
+        Command::User(c) => crate::auth::admin::run_user(c, config).await,
+        Command::ApiToken(c) => crate::auth::admin::run_api_token(c, config).await,
+        Command::Token(_) | Command::Host(_) => anyhow::bail!("not implemented yet"),
+    }
 }

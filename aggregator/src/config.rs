@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::alerts::{AlertsConfig, Rule, builtin_rules};
+use crate::auth::policy::{
+    AuthConfig, AuthFileConfig, MAX_SESSION_TTL, MIN_SESSION_TTL, ReadPolicy,
+};
 use crate::tls::{TlsConfig, TlsMode};
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +86,12 @@ pub struct Args {
     #[arg(long, env = "FLEETWATCH_TLS_CLIENT_CA", value_name = "FILE")]
     pub tls_client_ca: Option<PathBuf>,
 
+    /// Whether reading the dashboard, REST API and WebSocket needs a login:
+    /// `auto` (open on a loopback listener, login otherwise), `login` or
+    /// `open`. Changing anything always needs an admin [default: auto].
+    #[arg(long, env = "FLEETWATCH_READ_AUTH", value_name = "POLICY", value_enum)]
+    pub read_auth: Option<ReadPolicy>,
+
     /// Send a test notification to every webhook in the config, report
     /// each result, and exit (non-zero if any failed).
     #[arg(long)]
@@ -104,6 +113,12 @@ pub enum Command {
     /// Which agent token owns which host id.
     #[command(subcommand)]
     Host(crate::admin::HostCommand),
+    /// Dashboard users: names, passwords and roles.
+    #[command(subcommand)]
+    User(crate::auth::admin::UserCommand),
+    /// API tokens: credentials for scripts (Authorization: Bearer).
+    #[command(subcommand)]
+    ApiToken(crate::auth::admin::ApiTokenCommand),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +139,9 @@ pub struct FileConfig {
     pub tls_client_ca: Option<PathBuf>,
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// Dashboard and API access.
+    #[serde(default)]
+    pub auth: AuthFileConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +158,8 @@ pub struct Config {
     pub rules: Vec<Rule>,
     /// TLS for both listeners (off by default).
     pub tls: TlsConfig,
+    /// Who may read, and how long a dashboard login lasts.
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -153,6 +173,7 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             rules: builtin_rules(),
             tls: TlsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -169,6 +190,7 @@ impl Config {
     fn merge(args: &Args, file: FileConfig, file_origin: &str) -> Result<Self, ConfigError> {
         let defaults = Self::default();
         let tls = tls_config(args, &file, file_origin)?;
+        let auth = auth_config(args, &file.auth, file_origin)?;
         let pick =
             |flag: &Option<String>, from_file: Option<String>, flag_name: &'static str| match (
                 flag, from_file,
@@ -253,6 +275,7 @@ impl Config {
             alerts: file.alerts,
             rules,
             tls,
+            auth,
         })
     }
 }
@@ -346,6 +369,37 @@ fn tls_config(args: &Args, file: &FileConfig, file_origin: &str) -> Result<TlsCo
     Ok(TlsConfig { mode, client_ca })
 }
 
+/// The `[auth]` section and `--read-auth`, checked.
+fn auth_config(
+    args: &Args,
+    file: &AuthFileConfig,
+    file_origin: &str,
+) -> Result<AuthConfig, ConfigError> {
+    let defaults = AuthConfig::default();
+    let read = args.read_auth.or(file.read).unwrap_or(defaults.read);
+    let session_ttl = match &file.session_ttl {
+        None => defaults.session_ttl,
+        Some(text) => {
+            let invalid = |reason: String| ConfigError::Invalid {
+                origin: file_origin.to_owned(),
+                key: "auth.session_ttl".to_owned(),
+                reason,
+            };
+            let d = humantime::parse_duration(text)
+                .map_err(|e| invalid(format!("`{text}` is not a duration: {e}")))?;
+            if !(MIN_SESSION_TTL..=MAX_SESSION_TTL).contains(&d) {
+                return Err(invalid(format!(
+                    "`{text}` must be from {} to {}",
+                    humantime::format_duration(MIN_SESSION_TTL),
+                    humantime::format_duration(MAX_SESSION_TTL)
+                )));
+            }
+            d
+        }
+    };
+    Ok(AuthConfig { read, session_ttl })
+}
+
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
@@ -425,6 +479,29 @@ mod tests {
         }
         let err = toml::from_str::<FileConfig>("grpc_port = 1").expect_err("unknown key");
         assert!(err.to_string().contains("grpc_port"));
+    }
+
+    #[test]
+    fn auth_section_and_read_flag() {
+        let cfg = Config::merge(&args(&[]), FileConfig::default(), "agg.toml").expect("valid");
+        assert_eq!(cfg.auth, AuthConfig::default());
+        let file: FileConfig =
+            toml::from_str("[auth]\nread = \"login\"\nsession_ttl = \"30m\"").expect("toml");
+        let cfg = Config::merge(&args(&[]), file, "agg.toml").expect("valid");
+        assert_eq!(cfg.auth.read, ReadPolicy::Login);
+        assert_eq!(cfg.auth.session_ttl, Duration::from_secs(1800));
+        let file: FileConfig = toml::from_str("[auth]\nread = \"login\"").expect("toml");
+        let cfg = Config::merge(&args(&["--read-auth", "open"]), file, "agg.toml").expect("valid");
+        assert_eq!(cfg.auth.read, ReadPolicy::Open, "the flag wins");
+
+        let file: FileConfig = toml::from_str("[auth]\nsession_ttl = \"0s\"").expect("toml");
+        let err = Config::merge(&args(&[]), file, "agg.toml")
+            .expect_err("zero ttl")
+            .to_string();
+        assert!(err.contains("key `auth.session_ttl`"), "{err}");
+        for bad in ["[auth]\nread = \"maybe\"", "[auth]\nreed = \"open\""] {
+            assert!(toml::from_str::<FileConfig>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
