@@ -34,7 +34,7 @@ pub async fn login(
     let ip = peer.map(|p| p.ip());
     let limiter = &state.auth.limiter;
     if let Err(wait) = limiter.check(ip, &body.user, Instant::now()) {
-        tracing::warn!(peer = ?peer, user = %body.user, "login refused: too many failures");
+        tracing::warn!(peer = ?peer, user = ?body.user, "login refused: too many failures");
         return Err(ApiError::TooManyRequests {
             message: "too many failed logins; wait a minute and try again".to_owned(),
             retry_after_secs: wait.as_secs().max(1),
@@ -43,7 +43,8 @@ pub async fn login(
     let pool = state.store.pool();
     let Some(user) = users::authenticate(pool, &body.user, &body.password).await? else {
         limiter.failed(ip, &body.user, Instant::now());
-        tracing::warn!(peer = ?peer, user = %body.user, "failed login");
+        // Debug formatting: the name is untrusted and may hold newlines.
+        tracing::warn!(peer = ?peer, user = ?body.user, "failed login");
         return Err(ApiError::Unauthorized(
             "wrong user name or password".to_owned(),
         ));

@@ -332,6 +332,82 @@ mod tests {
         )])));
     }
 
+    /// A router with handlers that take the extractors but no guard in
+    /// front, as a route outside the guard would be; returns its address.
+    async fn extractor_server(read_requires_login: bool) -> (SocketAddr, AppState) {
+        use axum::routing::{get, post};
+        let store = crate::store::SqliteStore::in_memory().await.unwrap();
+        let hub = crate::hub::Hub::new();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let alerts = crate::alerts::Alerts::start(
+            crate::alerts::service::Parts {
+                rules: Vec::new(),
+                store: store.clone(),
+                hub: hub.clone(),
+                notifier: crate::alerts::notify::Notifier::spawn(
+                    Vec::new(),
+                    Default::default(),
+                    None,
+                    shutdown.clone(),
+                ),
+            },
+            shutdown.clone(),
+            &tokio_util::task::TaskTracker::new(),
+        )
+        .await
+        .unwrap();
+        let state = AppState {
+            store,
+            connected: crate::ingest::Connected::default(),
+            hub,
+            alerts,
+            started: std::time::Instant::now(),
+            shutdown,
+            auth: HttpAuth::new(read_requires_login, Duration::from_secs(60), false),
+        };
+        let app = axum::Router::new()
+            .route("/write", post(|Admin(id): Admin| async move { id.name }))
+            .route(
+                "/read",
+                get(|Reader(id): Reader| async move { id.map(|i| i.name).unwrap_or_default() }),
+            )
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (addr, state)
+    }
+
+    #[tokio::test]
+    async fn extractors_enforce_roles_without_the_guard() {
+        let (addr, state) = extractor_server(true).await;
+        let pool = state.store.pool();
+        let (_, admin) = api_tokens::add(pool, "adm", Role::Admin).await.unwrap();
+        let (_, reader) = api_tokens::add(pool, "rdr", Role::Read).await.unwrap();
+        let client = reqwest::Client::new();
+        let status = |request: reqwest::RequestBuilder| async move {
+            request.send().await.unwrap().status().as_u16()
+        };
+        let write = || client.post(format!("http://{addr}/write"));
+        let read = || client.get(format!("http://{addr}/read"));
+        assert_eq!(status(write()).await, 401);
+        assert_eq!(status(write().bearer_auth(&reader)).await, 403);
+        assert_eq!(status(write().bearer_auth("fwk_unknown")).await, 401);
+        let response = write().bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.text().await.unwrap(), "adm");
+        assert_eq!(status(read()).await, 401, "reads need a login here");
+        assert_eq!(status(read().bearer_auth(&reader)).await, 200);
+
+        let (open, _) = extractor_server(false).await;
+        let response = client
+            .get(format!("http://{open}/read"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "open reads");
+    }
+
     #[test]
     fn cookie_flags_follow_tls() {
         let plain = HttpAuth::new(false, Duration::from_secs(60), false);
