@@ -156,6 +156,10 @@ async fn reads_need_a_login_when_configured() -> Result<()> {
     let (status, me) = agg.get("/api/me").await?;
     assert_eq!(status, 401);
     assert_eq!(me["read_requires_login"], true);
+    // Wrong methods answer JSON too.
+    let (status, body) = agg.get("/api/login").await?;
+    assert_eq!(status, 405);
+    assert!(error_of(405, &body).contains("GET"), "{body}");
 
     agg.add_user("viewer", PASSWORD, Role::Read).await?;
     let cookie = agg.login("viewer", PASSWORD).await?;

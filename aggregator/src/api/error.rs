@@ -19,6 +19,9 @@ pub enum ApiError {
     /// No credentials, or ones that are not valid (401).
     #[error("{0}")]
     Unauthorized(String),
+    /// The path exists but not with this method (405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// Valid credentials that may not do this (403).
     #[error("{0}")]
     Forbidden(String),
@@ -64,6 +67,7 @@ impl IntoResponse for ApiError {
             Self::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone()),
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+            Self::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, m.clone()),
             Self::TooManyRequests { message, .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, message.clone())
             }

@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/logout", post(login::logout))
         .route("/api/me", get(login::me))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::http::guard,
@@ -115,6 +116,10 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .with_state(state)
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{} does not take {method}", uri.path()))
 }
 
 async fn not_found(uri: Uri) -> ApiError {
