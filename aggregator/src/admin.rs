@@ -1,7 +1,8 @@
 //! `fleetwatch-aggregator <command>`: administration of the database that
 //! runs and exits, beside a running aggregator or without one. A running
 //! aggregator notices revocations and reassignments within
-//! [`crate::auth::gate::RECHECK`].
+//! [`crate::auth::gate::RECHECK`]. The `user` and `api-token` commands are
+//! in [`crate::auth::admin`].
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -48,15 +49,31 @@ pub enum HostCommand {
     },
 }
 
-/// Runs one administration command against the configured database,
-/// printing to `out`.
+/// Runs one administration command against the configured database.
 pub async fn run(command: &Command, config: &Config) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    run_to(command, config, &mut out).await
+    let result = match command {
+        Command::User(c) => crate::auth::admin::run_user(c, config).await,
+        Command::ApiToken(c) => crate::auth::admin::run_api_token(c, config).await,
+        Command::Token(c) => {
+            agent_command(AgentCommand::Token(c), config, &mut std::io::stdout()).await
+        }
+        Command::Host(c) => {
+            agent_command(AgentCommand::Host(c), config, &mut std::io::stdout()).await
+        }
+    };
+    keep_owner(&config.db);
+    result
 }
 
-async fn run_to(
-    command: &Command,
+/// The commands about agents, handled here.
+enum AgentCommand<'a> {
+    Token(&'a TokenCommand),
+    Host(&'a HostCommand),
+}
+
+/// Runs a `token` or `host` command, printing to `out`.
+async fn agent_command(
+    command: AgentCommand<'_>,
     config: &Config,
     out: &mut impl std::io::Write,
 ) -> anyhow::Result<()> {
@@ -65,7 +82,7 @@ async fn run_to(
         .with_context(|| format!("cannot open the database {}", config.db.display()))?;
     let pool = store.pool();
     match command {
-        Command::Token(TokenCommand::Add { name, host }) => {
+        AgentCommand::Token(TokenCommand::Add { name, host }) => {
             if let Some(host) = host {
                 crate::ingest::convert::check_id("--host", host, 128)?;
             }
@@ -79,7 +96,7 @@ async fn run_to(
                     .unwrap_or_default()
             );
         }
-        Command::Token(TokenCommand::List) => {
+        AgentCommand::Token(TokenCommand::List) => {
             let tokens = agents::list(pool).await?;
             let owners = agents::owners(pool).await?;
             writeln!(out, "NAME\tHOST\tCREATED\tLAST USED\tREVOKED\tHOSTS OWNED")?;
@@ -96,7 +113,7 @@ async fn run_to(
                 )?;
             }
         }
-        Command::Token(TokenCommand::Revoke { name }) => {
+        AgentCommand::Token(TokenCommand::Revoke { name }) => {
             let token = agents::revoke(pool, name, now_ms()).await?;
             writeln!(
                 out,
@@ -105,7 +122,7 @@ async fn run_to(
                 time(token.revoked_ms)
             )?;
         }
-        Command::Host(HostCommand::List) => {
+        AgentCommand::Host(HostCommand::List) => {
             writeln!(out, "HOST\tTOKEN\tSINCE")?;
             for o in agents::owners(pool).await? {
                 writeln!(
@@ -117,14 +134,13 @@ async fn run_to(
                 )?;
             }
         }
-        Command::Host(HostCommand::Reassign { host_id, token }) => {
+        AgentCommand::Host(HostCommand::Reassign { host_id, token }) => {
             crate::ingest::convert::check_id("host id", host_id, 128)?;
             agents::reassign_host(pool, host_id, token, now_ms()).await?;
             writeln!(out, "host `{host_id}` now belongs to agent token `{token}`")?;
         }
     }
     store.pool().close().await;
-    keep_owner(&config.db);
     Ok(())
 }
 
@@ -171,7 +187,12 @@ mod tests {
 
     async fn run_text(command: Command, config: &Config) -> anyhow::Result<String> {
         let mut out = Vec::new();
-        run_to(&command, config, &mut out).await?;
+        let command = match &command {
+            Command::Token(c) => AgentCommand::Token(c),
+            Command::Host(c) => AgentCommand::Host(c),
+            _ => anyhow::bail!("not an agent command"),
+        };
+        agent_command(command, config, &mut out).await?;
         Ok(String::from_utf8(out)?)
     }
 

@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::alerts::{AlertsConfig, Rule, builtin_rules};
+use crate::auth::policy::{
+    AuthConfig, AuthFileConfig, MAX_SESSION_TTL, MIN_SESSION_TTL, ReadPolicy,
+};
 use crate::tls::{TlsConfig, TlsMode};
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +97,11 @@ pub struct Args {
         hide_env_values = true
     )]
     pub agent_token: Option<String>,
+    /// Whether reading the dashboard, REST API and WebSocket needs a login:
+    /// `auto` (open on a loopback listener, login otherwise), `login` or
+    /// `open`. Changing anything always needs an admin [default: auto].
+    #[arg(long, env = "FLEETWATCH_READ_AUTH", value_name = "POLICY", value_enum)]
+    pub read_auth: Option<ReadPolicy>,
 
     /// Send a test notification to every webhook in the config, report
     /// each result, and exit (non-zero if any failed).
@@ -116,6 +124,12 @@ pub enum Command {
     /// Which agent token owns which host id.
     #[command(subcommand)]
     Host(crate::admin::HostCommand),
+    /// Dashboard users: names, passwords and roles.
+    #[command(subcommand)]
+    User(crate::auth::admin::UserCommand),
+    /// API tokens: credentials for scripts (Authorization: Bearer).
+    #[command(subcommand)]
+    ApiToken(crate::auth::admin::ApiTokenCommand),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -138,6 +152,9 @@ pub struct FileConfig {
     pub agent_token: Option<String>,
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// Dashboard and API access.
+    #[serde(default)]
+    pub auth: AuthFileConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +173,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// An agent token from the config, kept in the database as `config`.
     pub agent_token: Option<String>,
+    /// Who may read, and how long a dashboard login lasts.
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -170,6 +189,7 @@ impl Default for Config {
             rules: builtin_rules(),
             tls: TlsConfig::default(),
             agent_token: None,
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -186,6 +206,7 @@ impl Config {
     fn merge(args: &Args, file: FileConfig, file_origin: &str) -> Result<Self, ConfigError> {
         let defaults = Self::default();
         let tls = tls_config(args, &file, file_origin)?;
+        let auth = auth_config(args, &file.auth, file_origin)?;
         let pick =
             |flag: &Option<String>, from_file: Option<String>, flag_name: &'static str| match (
                 flag, from_file,
@@ -290,6 +311,7 @@ impl Config {
             rules,
             tls,
             agent_token,
+            auth,
         })
     }
 }
@@ -383,6 +405,37 @@ fn tls_config(args: &Args, file: &FileConfig, file_origin: &str) -> Result<TlsCo
     Ok(TlsConfig { mode, client_ca })
 }
 
+/// The `[auth]` section and `--read-auth`, checked.
+fn auth_config(
+    args: &Args,
+    file: &AuthFileConfig,
+    file_origin: &str,
+) -> Result<AuthConfig, ConfigError> {
+    let defaults = AuthConfig::default();
+    let read = args.read_auth.or(file.read).unwrap_or(defaults.read);
+    let session_ttl = match &file.session_ttl {
+        None => defaults.session_ttl,
+        Some(text) => {
+            let invalid = |reason: String| ConfigError::Invalid {
+                origin: file_origin.to_owned(),
+                key: "auth.session_ttl".to_owned(),
+                reason,
+            };
+            let d = humantime::parse_duration(text)
+                .map_err(|e| invalid(format!("`{text}` is not a duration: {e}")))?;
+            if !(MIN_SESSION_TTL..=MAX_SESSION_TTL).contains(&d) {
+                return Err(invalid(format!(
+                    "`{text}` must be from {} to {}",
+                    humantime::format_duration(MIN_SESSION_TTL),
+                    humantime::format_duration(MAX_SESSION_TTL)
+                )));
+            }
+            d
+        }
+    };
+    Ok(AuthConfig { read, session_ttl })
+}
+
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
@@ -462,6 +515,29 @@ mod tests {
         }
         let err = toml::from_str::<FileConfig>("grpc_port = 1").expect_err("unknown key");
         assert!(err.to_string().contains("grpc_port"));
+    }
+
+    #[test]
+    fn auth_section_and_read_flag() {
+        let cfg = Config::merge(&args(&[]), FileConfig::default(), "agg.toml").expect("valid");
+        assert_eq!(cfg.auth, AuthConfig::default());
+        let file: FileConfig =
+            toml::from_str("[auth]\nread = \"login\"\nsession_ttl = \"30m\"").expect("toml");
+        let cfg = Config::merge(&args(&[]), file, "agg.toml").expect("valid");
+        assert_eq!(cfg.auth.read, ReadPolicy::Login);
+        assert_eq!(cfg.auth.session_ttl, Duration::from_secs(1800));
+        let file: FileConfig = toml::from_str("[auth]\nread = \"login\"").expect("toml");
+        let cfg = Config::merge(&args(&["--read-auth", "open"]), file, "agg.toml").expect("valid");
+        assert_eq!(cfg.auth.read, ReadPolicy::Open, "the flag wins");
+
+        let file: FileConfig = toml::from_str("[auth]\nsession_ttl = \"0s\"").expect("toml");
+        let err = Config::merge(&args(&[]), file, "agg.toml")
+            .expect_err("zero ttl")
+            .to_string();
+        assert!(err.contains("key `auth.session_ttl`"), "{err}");
+        for bad in ["[auth]\nread = \"maybe\"", "[auth]\nreed = \"open\""] {
+            assert!(toml::from_str::<FileConfig>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -77,7 +77,7 @@ fn dashboard_url(config: &Config, listeners: &Listeners) -> String {
     }
 }
 
-fn http_scheme(config: &Config) -> &'static str {
+pub(crate) fn http_scheme(config: &Config) -> &'static str {
     if config.tls.mode == tls::TlsMode::Off {
         "http"
     } else {
@@ -241,6 +241,34 @@ pub async fn run(
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .add_service(ingest);
 
+    let read_requires_login = match http_addr {
+        Some(addr) => config.auth.read.requires_login(addr),
+        None => config.auth.read.requires_login(config.http_listen),
+    };
+    if let Some(addr) = http_addr
+        && !read_requires_login
+        && !addr.ip().is_loopback()
+    {
+        tracing::warn!(
+            %addr,
+            "OPEN READS: anyone who reaches this non-loopback listener can read the dashboard \
+             and API without logging in; set [auth] read = \"login\" (or --read-auth login)"
+        );
+    }
+    tracing::info!(
+        read_requires_login,
+        "reading the dashboard and API {}",
+        if read_requires_login {
+            "needs a login"
+        } else {
+            "is open; changes need an admin"
+        }
+    );
+    let auth = auth::http::HttpAuth::new(
+        read_requires_login,
+        config.auth.session_ttl,
+        config.tls.mode != tls::TlsMode::Off,
+    );
     let app = api::router(api::AppState {
         store: store.clone(),
         connected,
@@ -248,6 +276,7 @@ pub async fn run(
         alerts,
         started: Instant::now(),
         shutdown: shutdown.clone(),
+        auth,
     })
     .into_make_service_with_connect_info::<SocketAddr>();
 

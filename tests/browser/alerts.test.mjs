@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { World, freePort, waitFor } from './harness.mjs';
 
 const HOST = 'browser-alerts';
+const USER = 'alerts-admin';
+const PASSWORD = 'correct horse battery';
 const SECS = 800000 + (process.pid % 40000) * 2;
 describe('alerts in a real browser', () => {
   const world = new World();
@@ -20,6 +22,7 @@ describe('alerts in a real browser', () => {
     base = `http://127.0.0.1:${httpPort}`;
     world.startWorker(SECS);
     world.startWorker(SECS);
+    await world.addUser(USER, PASSWORD, 'admin');
     await world.startAggregator({ grpcPort, httpPort });
     world.startAgent({ grpcPort, hostId: HOST, workers: [`short=^sleep ${SECS}$:3`] });
     const context = await world.launchBrowser();
@@ -39,10 +42,20 @@ describe('alerts in a real browser', () => {
     assert.match(t, /critical/i);
     assert.match(t, /since/);
     assert.equal(await page.locator(`tr[data-host="${HOST}"] .status`).textContent(), 'alerting');
-    assert.ok(await alert.locator('button.silence').count() === 1, 'a Silence button');
+    // Reading is open on loopback, changing is not: the button asks for a login.
+    const button = alert.locator('button.silence');
+    assert.equal(await button.textContent(), 'Sign in to silence');
+    await button.click();
+    await page.locator('#login-form').waitFor({ state: 'visible', timeout: 5000 });
+    assert.match(await page.locator('#login-why').textContent(), /admin/);
+    await page.fill('#login-user', USER);
+    await page.fill('#login-password', PASSWORD);
+    await page.click('#login-submit');
+    await page.locator('#sign-out').waitFor({ timeout: 10000 });
+    await waitFor('the Silence button for the admin', async () => (await button.textContent()) === 'Silence 1h', 5000);
 
     // The button silences this pool on this host through the API.
-    await alert.locator('button.silence').click();
+    await button.click();
     let silences = [];
     await waitFor('the silence in the API', async () => {
       silences = await (await fetch(`${base}/api/silences`)).json();

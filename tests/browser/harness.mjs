@@ -70,11 +70,13 @@ export class World {
     return child;
   }
 
-  async startAggregator({ grpcPort, httpPort }) {
+  /** `args`: extra flags, such as `['--read-auth', 'login']`. */
+  async startAggregator({ grpcPort, httpPort, args = [] }) {
     const child = this.spawn('aggregator', path.join(BIN_DIR, 'fleetwatch-aggregator'), [
       '--db', path.join(this.dir, 'fleetwatch.db'),
       '--grpc-listen', `127.0.0.1:${grpcPort}`,
       '--http-listen', `127.0.0.1:${httpPort}`,
+      ...args,
     ], { FLEETWATCH_AGENT_TOKEN: this.agentToken });
     await waitFor('the aggregator to answer /health', async () => {
       if (child.exitCode !== null) throw new Error(`aggregator exited with ${child.exitCode}; see ${this.dir}/aggregator.log`);
@@ -82,6 +84,25 @@ export class World {
       return res.ok;
     }, 20000);
     return child;
+  }
+
+  /**
+   * Adds a dashboard user to this world's database with the real
+   * `fleetwatch-aggregator user add … --password-stdin`.
+   */
+  addUser(name, password, role) {
+    return new Promise((resolve, reject) => {
+      const child = spawn(path.join(BIN_DIR, 'fleetwatch-aggregator'), [
+        'user', 'add', name, '--role', role, '--password-stdin',
+        '--db', path.join(this.dir, 'fleetwatch.db'),
+      ], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (d) => { output += d; });
+      child.stderr.on('data', (d) => { output += d; });
+      child.once('error', reject);
+      child.once('exit', (code) => (code === 0 ? resolve(output) : reject(new Error(`user add ${name} exited with ${code}: ${output}`))));
+      child.stdin.end(`${password}\n`);
+    });
   }
 
   startAgent({ grpcPort, hostId, workers }) {

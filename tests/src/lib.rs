@@ -10,6 +10,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+pub use fleetwatch_aggregator::auth::Role;
 use fleetwatch_proto as wire;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -182,6 +183,58 @@ impl Aggregator {
         Ok(body)
     }
 
+    /// The HTTP client, which trusts the aggregator's certificate under TLS.
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Adds a dashboard user to the aggregator's database, as
+    /// `fleetwatch-aggregator user add` does.
+    pub async fn add_user(&self, name: &str, password: &str, role: Role) -> Result<()> {
+        let store = fleetwatch_aggregator::store::SqliteStore::open(&self.db).await?;
+        fleetwatch_aggregator::auth::users::add(store.pool(), name, password, role).await?;
+        store.pool().close().await;
+        Ok(())
+    }
+
+    /// Makes an API token, as `fleetwatch-aggregator api-token add` does,
+    /// and returns its secret.
+    pub async fn api_token(&self, name: &str, role: Role) -> Result<String> {
+        let store = fleetwatch_aggregator::store::SqliteStore::open(&self.db).await?;
+        let (_, secret) =
+            fleetwatch_aggregator::auth::api_tokens::add(store.pool(), name, role).await?;
+        store.pool().close().await;
+        Ok(secret)
+    }
+
+    /// A new admin API token, for tests that change things through the API.
+    pub async fn admin_token(&self) -> Result<String> {
+        let name = format!("test-admin-{}", rand::random::<u32>());
+        self.api_token(&name, Role::Admin).await
+    }
+
+    /// Signs in through `POST /api/login`; returns the `Cookie` header
+    /// value (`fw_session=…`) to send with later requests.
+    pub async fn login(&self, user: &str, password: &str) -> Result<String> {
+        let response = self
+            .client
+            .post(self.url("/api/login"))
+            .json(&serde_json::json!({ "user": user, "password": password }))
+            .send()
+            .await?;
+        let status = response.status();
+        let cookie = response
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned);
+        match cookie {
+            Some(cookie) if status.is_success() => Ok(cookie),
+            _ => bail!("login as {user}: {status} {}", response.text().await?),
+        }
+    }
+
     /// A read-only connection to the database, to check what was stored.
     pub async fn db(&self) -> Result<sqlx::SqlitePool> {
         let options = sqlx::sqlite::SqliteConnectOptions::new()
@@ -197,9 +250,9 @@ impl Drop for Aggregator {
     }
 }
 
-/// Where the built binaries are: `FLEETWATCH_BIN_DIR`, default the
-/// workspace's `target/debug` (which `scripts/test` builds first).
-pub fn bin(name: &str) -> PathBuf {
+/// A binary of this workspace, from `FLEETWATCH_BIN_DIR` (default: the
+/// workspace's `target/debug`, which `scripts/test` builds first).
+pub fn binary(name: &str) -> PathBuf {
     let dir = std::env::var_os("FLEETWATCH_BIN_DIR").map_or_else(
         || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug")),
         PathBuf::from,
@@ -209,7 +262,7 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// Runs a binary to completion.
 pub fn run_bin(name: &str, args: &[&str]) -> Result<std::process::Output> {
-    let path = bin(name);
+    let path = binary(name);
     Command::new(&path)
         .args(args)
         .env("RUST_LOG", "info")
@@ -233,7 +286,7 @@ pub struct Proc {
 impl Proc {
     pub fn start(name: &str, args: &[&str]) -> Result<Self> {
         let log = tempfile::NamedTempFile::new()?;
-        let child = Command::new(bin(name))
+        let child = Command::new(binary(name))
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::null())

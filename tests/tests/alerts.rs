@@ -261,9 +261,19 @@ async fn rules_and_silences_through_the_api() -> Result<()> {
     }
 
     let client = reqwest::Client::new();
+    let body = json!({"host": "web-*", "pool": "queue", "duration": "1h", "comment": "deploy"});
+    // Changing anything needs an admin, even on loopback.
+    let anonymous = client
+        .post(agg.url("/api/silences"))
+        .json(&body)
+        .send()
+        .await?;
+    assert_eq!(anonymous.status(), 401);
+    let token = agg.admin_token().await?;
     let created = client
         .post(agg.url("/api/silences"))
-        .json(&json!({"host": "web-*", "pool": "queue", "duration": "1h", "comment": "deploy"}))
+        .bearer_auth(&token)
+        .json(&body)
         .send()
         .await?;
     assert_eq!(created.status(), 201);
@@ -281,6 +291,7 @@ async fn rules_and_silences_through_the_api() -> Result<()> {
     ] {
         let response = client
             .post(agg.url("/api/silences"))
+            .bearer_auth(&token)
             .json(&body)
             .send()
             .await?;
@@ -299,13 +310,20 @@ async fn rules_and_silences_through_the_api() -> Result<()> {
     let agg = Aggregator::start_on(&dir.path().join("fw.db"), grpc, http).await?;
     let listed = agg.get_ok("/api/silences").await?;
     assert_eq!(listed[0]["id"], id);
+    let anonymous = client
+        .delete(agg.url(&format!("/api/silences/{id}")))
+        .send()
+        .await?;
+    assert_eq!(anonymous.status(), 401);
     let deleted = client
         .delete(agg.url(&format!("/api/silences/{id}")))
+        .bearer_auth(&token)
         .send()
         .await?;
     assert_eq!(deleted.status(), 204);
     let again = client
         .delete(agg.url(&format!("/api/silences/{id}")))
+        .bearer_auth(&token)
         .send()
         .await?;
     assert_eq!(again.status(), 404);

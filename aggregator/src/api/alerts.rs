@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use crate::alerts::{AlertFilter, AlertRecord, AlertState, AlertsError, Rule, Severity, Silence};
+use crate::auth::http::Admin;
 use crate::model::now_ms;
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +86,7 @@ pub struct NewSilence {
 
 pub async fn create_silence(
     State(state): State<AppState>,
+    Admin(admin): Admin,
     body: Result<Json<NewSilence>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Silence>)> {
     let Json(body) = body?;
@@ -114,7 +116,10 @@ pub async fn create_silence(
         comment: body.comment,
     };
     match state.alerts.silence(silence).await {
-        Ok(silence) => Ok((StatusCode::CREATED, Json(silence))),
+        Ok(silence) => {
+            tracing::info!(by = %admin.name, id = silence.id, "silence created");
+            Ok((StatusCode::CREATED, Json(silence)))
+        }
         Err(AlertsError::Silence(e)) => Err(ApiError::BadRequest(e.to_string())),
         Err(AlertsError::Store(e)) => Err(e.into()),
     }
@@ -126,11 +131,15 @@ pub async fn list_silences(State(state): State<AppState>) -> Json<Vec<Silence>> 
 
 pub async fn delete_silence(
     State(state): State<AppState>,
+    Admin(admin): Admin,
     id: Result<Path<u64>, PathRejection>,
 ) -> ApiResult<StatusCode> {
     let Path(id) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     match state.alerts.unsilence(id).await {
-        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(true) => {
+            tracing::info!(by = %admin.name, id, "silence removed");
+            Ok(StatusCode::NO_CONTENT)
+        }
         Ok(false) => Err(ApiError::NotFound(format!("no silence {id}"))),
         Err(AlertsError::Silence(e)) => Err(ApiError::BadRequest(e.to_string())),
         Err(AlertsError::Store(e)) => Err(e.into()),

@@ -1,9 +1,10 @@
 //! `GET /` and `GET /assets/*`: the dashboard, embedded at build time by
-//! `build.rs` from `web/src/` and uPlot, served with a Content-Security-Policy
-//! that allows only this origin's scripts (no inline script, no eval).
+//! `build.rs` from `web/src/` and uPlot. [`CONTENT_SECURITY_POLICY`] allows
+//! only this origin's scripts (no inline script, no eval); the router sets
+//! it, with the other security headers, on every response.
 
 use axum::extract::Path;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
@@ -12,12 +13,12 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
 }
 
-/// The policy of every dashboard response. `style-src` needs no
-/// `'unsafe-inline'`: uPlot sizes its elements through the CSSOM, which CSP
-/// does not restrict.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
-     manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// The policy of every response. `style-src` needs no `'unsafe-inline'`:
+/// uPlot sizes its elements through the CSSOM, which CSP does not restrict.
+/// `form-action 'self'` for the login form (which the page's script posts).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+     frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
 /// An embedded file by its path under `web/src/` (uPlot under `vendor/`).
 pub fn asset(path: &str) -> Option<&'static [u8]> {
@@ -46,19 +47,6 @@ fn serve(path: &str) -> Response {
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(content_type(path)),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(
-        HeaderName::from_static("cross-origin-opener-policy"),
-        HeaderValue::from_static("same-origin"),
     );
     response
 }

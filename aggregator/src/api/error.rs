@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -16,6 +16,24 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    /// No credentials, or ones that are not valid (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The path exists but not with this method (405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// Valid credentials that may not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many failed logins; try again after `retry_after_secs` (429).
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// Something on the server's side that the client cannot fix (500).
+    #[error("{0}")]
+    Internal(String),
     #[error("storage error")]
     Store(#[from] StoreError),
 }
@@ -47,6 +65,19 @@ impl IntoResponse for ApiError {
         let (status, message) = match &self {
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
+            Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone()),
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+            Self::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, m.clone()),
+            Self::TooManyRequests { message, .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, message.clone())
+            }
+            Self::Internal(m) => {
+                tracing::error!(error = %m, "API request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; see the aggregator's log".to_owned(),
+                )
+            }
             Self::Store(e) => {
                 tracing::error!(error = %e, "API request failed in the store");
                 (
@@ -55,11 +86,20 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        (
+        let mut response = (
             status,
             Json(json!({ "error": message, "status": status.as_u16() })),
         )
-            .into_response()
+            .into_response();
+        if let Self::TooManyRequests {
+            retry_after_secs, ..
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
     }
 }
 

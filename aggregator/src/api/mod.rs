@@ -9,11 +9,17 @@
 //! - [`params`] — parsing of times and durations in query strings.
 //! - [`ws`] — `/ws`, the dashboard's live WebSocket feed.
 //! - [`dashboard`] — `/` and `/assets/*`, the embedded web page.
+//! - [`login`] — `/api/login`, `/api/logout`, `/api/me`: dashboard sessions.
+//!
+//! Every request passes [`crate::auth::http::guard`] first (who is asking,
+//! may they read, may they write), and every response carries the security
+//! headers set at the end of [`router`].
 
 pub mod alerts;
 pub mod dashboard;
 pub mod error;
 pub mod hosts;
+pub mod login;
 pub mod metrics;
 pub mod params;
 pub mod workers;
@@ -22,12 +28,13 @@ pub mod ws;
 use std::time::Instant;
 
 use axum::Router;
-use axum::http::{HeaderValue, Uri, header};
-use axum::routing::{delete, get};
+use axum::http::{HeaderName, HeaderValue, Uri, header};
+use axum::routing::{delete, get, post};
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::alerts::Alerts;
+use crate::auth::http::HttpAuth;
 use crate::hub::Hub;
 use crate::ingest::Connected;
 use crate::store::SqliteStore;
@@ -43,9 +50,17 @@ pub struct AppState {
     pub started: Instant,
     /// Cancelled when the aggregator stops; long-lived connections end on it.
     pub shutdown: CancellationToken,
+    /// Read policy, session lifetime, TLS and the login rate limiter.
+    pub auth: HttpAuth,
 }
 
 pub fn router(state: AppState) -> Router {
+    // Only under TLS: a browser that saw HSTS on a plain listener would
+    // refuse that listener from then on.
+    let hsts = state
+        .auth
+        .tls
+        .then(|| HeaderValue::from_static("max-age=31536000"));
     Router::new()
         .route("/", get(dashboard::index))
         .route("/assets/{*path}", get(dashboard::assets))
@@ -62,7 +77,36 @@ pub fn router(state: AppState) -> Router {
             get(alerts::list_silences).post(alerts::create_silence),
         )
         .route("/api/silences/{id}", delete(alerts::delete_silence))
+        .route("/api/login", post(login::login))
+        .route("/api/logout", post(login::logout))
+        .route("/api/me", get(login::me))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::http::guard,
+        ))
+        // Outside the guard, so that its refusals carry them too.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(dashboard::CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            move |_: &axum::response::Response| hsts.clone(),
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -72,6 +116,10 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .with_state(state)
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{} does not take {method}", uri.path()))
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -472,6 +472,7 @@ mod tests {
             alerts,
             started: Instant::now(),
             shutdown: shutdown.clone(),
+            auth: crate::auth::http::HttpAuth::new(false, Duration::from_secs(60), false),
         });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -2,12 +2,17 @@
 // severity, host, rule, value and since when, a Silence button each, and
 // the alerts resolved since the page loaded.
 
+import { NeedsLogin, errorMessage } from './auth.js';
 import { h, replace } from './dom.js';
 import { ago, clock, num } from './format.js';
 
 const SEVERITY_ORDER = { critical: 0, warning: 1 };
 
-export function renderAlerts(root, state, { onSilence }) {
+/**
+ * `silencing` is "yes" (an admin), "login" (nobody signed in: the button
+ * asks for a login) or "no" (a read-only user: no button).
+ */
+export function renderAlerts(root, state, { onSilence, silencing = 'yes' }) {
   const active = [...state.alerts.values()].sort(
     (a, b) => (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9)
       || (a.state === 'firing' ? 0 : 1) - (b.state === 'firing' ? 0 : 1)
@@ -25,7 +30,7 @@ export function renderAlerts(root, state, { onSilence }) {
     a.message ? h('span', { class: 'alert-message', text: a.message }) : null,
     a.silenced
       ? h('span', { class: 'badge muted', text: 'silenced' })
-      : h('button', { type: 'button', class: 'silence', text: 'Silence 1h', on: { click: (ev) => onSilence(a, ev.currentTarget) } }),
+      : silenceButton(a, silencing, onSilence),
   ));
   const recent = state.recent.length
     ? h('details', { class: 'recent' },
@@ -38,6 +43,16 @@ export function renderAlerts(root, state, { onSilence }) {
   replace(root,
     active.length ? h('ul', { class: 'alert-list' }, items) : h('p', { class: 'muted', text: 'No alerts firing.' }),
     recent);
+}
+
+function silenceButton(alert, silencing, onSilence) {
+  if (silencing === 'no') return null;
+  return h('button', {
+    type: 'button',
+    class: 'silence',
+    text: silencing === 'login' ? 'Sign in to silence' : 'Silence 1h',
+    on: { click: (ev) => onSilence(alert, ev.currentTarget) },
+  });
 }
 
 /** POSTs a one-hour silence for the alert's rule, host and pool. */
@@ -53,13 +68,8 @@ export async function silence(alert) {
       duration: '1h',
     }),
   });
-  if (!res.ok) {
-    let message = `${res.status} ${res.statusText}`;
-    try {
-      message = (await res.json()).error ?? message;
-    } catch { /* not JSON */ }
-    throw new Error(message);
-  }
+  if (res.status === 401) throw new NeedsLogin(await errorMessage(res));
+  if (!res.ok) throw new Error(await errorMessage(res));
 }
 
 /** Severity and state words become class names; keep them to [a-z-]. */

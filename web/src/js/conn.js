@@ -25,7 +25,19 @@ export class Connection {
   }
 
   start() {
+    this.stopped = false;
+    this.failures = 0;
     this.connect();
+  }
+
+  /** Closes the socket and stops reconnecting (until `start`). */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close();
+    this.setState('offline');
   }
 
   setState(state) {
@@ -78,7 +90,7 @@ export class Connection {
   }
 
   retryNow() {
-    if (!this.socket) {
+    if (!this.socket && !this.stopped) {
       this.failures = 0;
       this.connect();
     }

@@ -1,0 +1,98 @@
+//! `POST /api/login`, `POST /api/logout` and `GET /api/me`: dashboard
+//! sessions. Login is rate-limited per peer address and per user name (see
+//! [`crate::auth::rate_limit`]); failures are logged with the peer.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use crate::auth::http::{Authenticated, Peer, session_secret};
+use crate::auth::{sessions, users};
+
+/// `POST /api/login` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    body: Result<Json<Credentials>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let ip = peer.map(|p| p.ip());
+    let limiter = &state.auth.limiter;
+    if let Err(wait) = limiter.check(ip, &body.user, Instant::now()) {
+        tracing::warn!(peer = ?peer, user = ?body.user, "login refused: too many failures");
+        return Err(ApiError::TooManyRequests {
+            message: "too many failed logins; wait a minute and try again".to_owned(),
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
+    let pool = state.store.pool();
+    let Some(user) = users::authenticate(pool, &body.user, &body.password).await? else {
+        limiter.failed(ip, &body.user, Instant::now());
+        // Debug formatting: the name is untrusted and may hold newlines.
+        tracing::warn!(peer = ?peer, user = ?body.user, "failed login");
+        return Err(ApiError::Unauthorized(
+            "wrong user name or password".to_owned(),
+        ));
+    };
+    limiter.succeeded(&user.name);
+    let ttl = state.auth.session_ttl;
+    let secret = sessions::create(pool, user.id, ttl).await?;
+    tracing::info!(peer = ?peer, user = %user.name, role = %user.role, "signed in");
+    let cookie = state.auth.session_cookie(&secret, ttl)?;
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(json!({ "user": user.name, "role": user.role })),
+    )
+        .into_response())
+}
+
+/// Ends the session (if any) and clears the cookie.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(secret) = session_secret(&headers) {
+        sessions::end(state.store.pool(), secret).await?;
+    }
+    let cookie = state.auth.session_cookie("", std::time::Duration::ZERO)?;
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
+/// Who is signed in, and whether the page must ask for a login to show
+/// anything. 401 (with `read_requires_login`) when nobody is.
+pub async fn me(State(state): State<AppState>, who: Option<Extension<Authenticated>>) -> Response {
+    let read_requires_login = state.auth.read_requires_login;
+    match who.and_then(|Extension(Authenticated(who))| who) {
+        Some(id) => Json(json!({
+            "user": id.name,
+            "role": id.role,
+            "via": match id.via {
+                crate::auth::http::Via::Session => "session",
+                crate::auth::http::Via::ApiToken => "api_token",
+            },
+            "read_requires_login": read_requires_login,
+        }))
+        .into_response(),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({
+                "error": "not signed in",
+                "status": 401,
+                "read_requires_login": read_requires_login,
+            })),
+        )
+            .into_response(),
+    }
+}
