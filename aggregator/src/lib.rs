@@ -217,7 +217,7 @@ pub async fn run(
         hub.clone(),
         alerts.clone(),
         connected.clone(),
-        gate,
+        gate.clone(),
         shutdown.clone(),
     );
     let grpc_addr = listeners.grpc.local_addr().ok();
@@ -277,6 +277,7 @@ pub async fn run(
         started: Instant::now(),
         shutdown: shutdown.clone(),
         auth,
+        gate,
     })
     .into_make_service_with_connect_info::<SocketAddr>();
 

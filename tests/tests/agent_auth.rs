@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use fleetwatch_proto as wire;
-use fleetwatch_tests::{Aggregator, RawStream, hello_msg, now_ms, run_bin, sample, stored_counts};
+use fleetwatch_tests::{
+    Aggregator, RawStream, Role, hello_msg, now_ms, run_bin, sample, stored_counts,
+};
+use serde_json::json;
 use tonic::Code;
 
 /// Longest a revocation may take to close a stream (the aggregator
@@ -223,5 +226,98 @@ async fn failed_attempts_are_rate_limited_per_peer() -> Result<()> {
         RawStream::open_from(&agg, neighbour, Some(&agg.agent_token), hello_msg("ok")).await?;
     assert_eq!(stream.send(batch(1, now_ms())).await?, 1);
     assert_eq!(hosts(&agg).await?, vec!["ok".to_owned()]);
+    agg.stop().await
+}
+
+#[tokio::test]
+async fn admins_manage_agent_tokens_over_the_api_and_revocation_is_immediate() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let agg = Aggregator::start(&dir.path().join("fw.db")).await?;
+    let client = agg.http_client();
+    let url = agg.url("/api/agent-tokens");
+    let admin = agg.admin_token().await?;
+    let reader = agg.api_token("viewer", Role::Read).await?;
+
+    // Anonymous and read-only callers may neither see nor make tokens.
+    let anonymous = client.get(&url).send().await?;
+    assert_eq!(anonymous.status(), 401);
+    let body: serde_json::Value = anonymous.json().await?;
+    assert!(body["error"].is_string(), "{body}");
+    let read_only = client.get(&url).bearer_auth(&reader).send().await?;
+    assert_eq!(read_only.status(), 403);
+    let made_by_reader = client
+        .post(&url)
+        .bearer_auth(&reader)
+        .json(&json!({"name": "sneaky"}))
+        .send()
+        .await?;
+    assert_eq!(made_by_reader.status(), 403);
+
+    // An admin makes one for a host; its secret is in the answer, once.
+    let created = client
+        .post(&url)
+        .bearer_auth(&admin)
+        .json(&json!({"name": "gpu-7", "host": "gpu-7"}))
+        .send()
+        .await?;
+    assert_eq!(created.status(), 201);
+    let created: serde_json::Value = created.json().await?;
+    assert_eq!(created["name"], "gpu-7");
+    assert_eq!(created["host_id"], "gpu-7");
+    let secret = created["token_secret"]
+        .as_str()
+        .context("no token_secret")?
+        .to_owned();
+    for (body, status) in [
+        (json!({"name": "gpu-7"}), 409),
+        (json!({"name": "<b>x</b>"}), 400),
+        (json!({"name": "ok", "host": "a/b"}), 400),
+        (json!({"nom": "x"}), 400),
+    ] {
+        let response = client
+            .post(&url)
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await?;
+        assert_eq!(response.status(), status, "{body}");
+        let error: serde_json::Value = response.json().await?;
+        assert!(error["error"].is_string(), "{error}");
+    }
+
+    let mut stream = RawStream::open_with(&agg, Some(&secret), hello_msg("gpu-7")).await?;
+    assert_eq!(stream.send(batch(1, now_ms())).await?, 1);
+    let listed: serde_json::Value = client
+        .get(&url)
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let entry = listed
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["name"] == "gpu-7"))
+        .context("gpu-7 not listed")?;
+    assert_eq!(entry["hosts"], json!(["gpu-7"]));
+    assert!(!listed.to_string().contains(&secret), "a secret was listed");
+
+    // Revoking over the API closes the stream at once, not at the next
+    // recheck.
+    let revoked = client
+        .delete(agg.url("/api/agent-tokens/gpu-7"))
+        .bearer_auth(&admin)
+        .send()
+        .await?;
+    assert_eq!(revoked.status(), 200);
+    let status = closed(&mut stream).await?;
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let missing = client
+        .delete(agg.url("/api/agent-tokens/nope"))
+        .bearer_auth(&admin)
+        .send()
+        .await?;
+    assert_eq!(missing.status(), 404);
+    let status = refused(RawStream::open_with(&agg, Some(&secret), hello_msg("gpu-7")).await)?;
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     agg.stop().await
 }

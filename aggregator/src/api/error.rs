@@ -25,6 +25,9 @@ pub enum ApiError {
     /// Valid credentials that may not do this (403).
     #[error("{0}")]
     Forbidden(String),
+    /// The request clashes with what exists, such as a taken name (409).
+    #[error("{0}")]
+    Conflict(String),
     /// Too many failed logins; try again after `retry_after_secs` (429).
     #[error("{message}")]
     TooManyRequests {
@@ -67,6 +70,7 @@ impl IntoResponse for ApiError {
             Self::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone()),
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+            Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             Self::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, m.clone()),
             Self::TooManyRequests { message, .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, message.clone())

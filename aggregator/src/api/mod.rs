@@ -6,6 +6,7 @@
 //! - [`metrics`] — `/api/metrics/current` and `/api/metrics/history`.
 //! - [`workers`] — `/api/workers/status`.
 //! - [`alerts`] — `/api/alerts`, `/api/alerts/rules`, `/api/silences`.
+//! - [`agent_tokens`] — `/api/agent-tokens`, for admins.
 //! - [`params`] — parsing of times and durations in query strings.
 //! - [`ws`] — `/ws`, the dashboard's live WebSocket feed.
 //! - [`dashboard`] — `/` and `/assets/*`, the embedded web page.
@@ -15,6 +16,7 @@
 //! may they read, may they write), and every response carries the security
 //! headers set at the end of [`router`].
 
+pub mod agent_tokens;
 pub mod alerts;
 pub mod dashboard;
 pub mod error;
@@ -34,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::alerts::Alerts;
+use crate::auth::gate::AgentGate;
 use crate::auth::http::HttpAuth;
 use crate::hub::Hub;
 use crate::ingest::Connected;
@@ -52,6 +55,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Read policy, session lifetime, TLS and the login rate limiter.
     pub auth: HttpAuth,
+    /// The agent streams' gate, to close a revoked token's streams.
+    pub gate: AgentGate,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -77,6 +82,11 @@ pub fn router(state: AppState) -> Router {
             get(alerts::list_silences).post(alerts::create_silence),
         )
         .route("/api/silences/{id}", delete(alerts::delete_silence))
+        .route(
+            "/api/agent-tokens",
+            get(agent_tokens::list).post(agent_tokens::create),
+        )
+        .route("/api/agent-tokens/{name}", delete(agent_tokens::revoke))
         .route("/api/login", post(login::login))
         .route("/api/logout", post(login::logout))
         .route("/api/me", get(login::me))

@@ -466,13 +466,14 @@ mod tests {
         .await
         .unwrap();
         let app = super::super::router(AppState {
-            store,
+            store: store.clone(),
             connected: Connected::default(),
             hub: hub.clone(),
             alerts,
             started: Instant::now(),
             shutdown: shutdown.clone(),
             auth: crate::auth::http::HttpAuth::new(false, Duration::from_secs(60), false),
+            gate: crate::auth::gate::AgentGate::new(store.pool().clone()),
         });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

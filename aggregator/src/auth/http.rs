@@ -357,13 +357,14 @@ mod tests {
         .await
         .unwrap();
         let state = AppState {
-            store,
+            store: store.clone(),
             connected: crate::ingest::Connected::default(),
             hub,
             alerts,
             started: std::time::Instant::now(),
             shutdown,
             auth: HttpAuth::new(read_requires_login, Duration::from_secs(60), false),
+            gate: crate::auth::gate::AgentGate::new(store.pool().clone()),
         };
         let app = axum::Router::new()
             .route("/write", post(|Admin(id): Admin| async move { id.name }))

@@ -1,0 +1,117 @@
+//! `/api/agent-tokens`: agent tokens for admins, the same operations as the
+//! `fleetwatch-aggregator token` command. Revoking here closes the token's
+//! streams at once.
+//!
+//! - `GET /api/agent-tokens` — every token (never a secret), with the host
+//!   ids it owns.
+//! - `POST /api/agent-tokens` `{"name": "...", "host": "..."?}` — makes a
+//!   token; the answer (201) holds its secret, the only time it is shown.
+//! - `DELETE /api/agent-tokens/{name}` — revokes it.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use crate::auth::agents::{self, AgentToken, TokenError};
+use crate::auth::http::Admin;
+use crate::model::now_ms;
+
+#[derive(Debug, Serialize)]
+pub struct TokenView {
+    #[serde(flatten)]
+    pub token: AgentToken,
+    /// Host ids this token owns.
+    pub hosts: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub name: String,
+    /// Let the token stream only as this host id.
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Created {
+    #[serde(flatten)]
+    pub token: AgentToken,
+    /// The secret, shown this once.
+    pub token_secret: String,
+}
+
+fn api_error(e: TokenError) -> ApiError {
+    match e {
+        TokenError::NameTaken(_) => ApiError::Conflict(e.to_string()),
+        TokenError::NoSuchToken(_) => ApiError::NotFound(e.to_string()),
+        TokenError::InvalidName { .. } => ApiError::bad_param("name", e),
+        TokenError::Revoked(_) => ApiError::Conflict(e.to_string()),
+        TokenError::Db(_) | TokenError::Random(_) | TokenError::Write { .. } => {
+            ApiError::Internal(e.to_string())
+        }
+    }
+}
+
+pub async fn list(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Vec<TokenView>>> {
+    let pool = state.store.pool();
+    let tokens = agents::list(pool).await.map_err(api_error)?;
+    let owners = agents::owners(pool).await.map_err(api_error)?;
+    Ok(Json(
+        tokens
+            .into_iter()
+            .map(|token| TokenView {
+                hosts: owners
+                    .iter()
+                    .filter(|o| o.token_id == token.id)
+                    .map(|o| o.host_id.clone())
+                    .collect(),
+                token,
+            })
+            .collect(),
+    ))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    body: Result<Json<NewToken>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Created>)> {
+    let Json(body) = body?;
+    if let Some(host) = &body.host {
+        crate::ingest::convert::check_id("host", host, 128)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    }
+    let new = agents::create(
+        state.store.pool(),
+        &body.name,
+        body.host.as_deref(),
+        now_ms(),
+    )
+    .await
+    .map_err(api_error)?;
+    tracing::info!(by = %admin.name, token = %new.token.name, "agent token created");
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            token: new.token,
+            token_secret: new.secret,
+        }),
+    ))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(name): Path<String>,
+) -> ApiResult<Json<AgentToken>> {
+    let token = agents::revoke(state.store.pool(), &name, now_ms())
+        .await
+        .map_err(api_error)?;
+    state.gate.close_token(token.id, &token.name);
+    tracing::info!(by = %admin.name, token = %token.name, "agent token revoked");
+    Ok(Json(token))
+}
