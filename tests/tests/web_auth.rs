@@ -532,3 +532,74 @@ async fn cross_origin_requests_riding_on_a_cookie_are_refused() -> Result<()> {
     );
     agg.stop().await
 }
+
+/// Opens `/ws` with these headers and reads until the server closes it;
+/// the close code, or an error after `within`.
+async fn ws_closed_code(
+    agg: &Aggregator,
+    headers: &[(&'static str, &str)],
+    access_ends: impl std::future::Future<Output = Result<()>>,
+    within: Duration,
+) -> Result<u16> {
+    let mut request = agg
+        .url("/ws")
+        .replacen("http", "ws", 1)
+        .into_client_request()?;
+    for (name, value) in headers {
+        request.headers_mut().insert(*name, value.parse()?);
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+    let first = ws.next().await.context("closed at once")??;
+    assert!(first.to_text()?.contains("snapshot"), "{first:?}");
+    access_ends.await?;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let message = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .context("the websocket stayed open after access ended")?;
+        match message {
+            Some(Ok(tungstenite::Message::Close(frame))) => {
+                return Ok(frame.map_or(0, |f| u16::from(f.code)));
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => bail!("websocket error: {e}"),
+            None => bail!("closed without a close frame"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn open_websockets_close_when_access_ends() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let agg = start(dir.path(), "[auth]\nread = \"login\"\n").await?;
+    let within = fleetwatch_aggregator::api::ws::CREDENTIAL_RECHECK * 3;
+
+    // Signing out ends the session's open feed, not only new requests.
+    agg.add_user("viewer", PASSWORD, Role::Read).await?;
+    let cookie = agg.login("viewer", PASSWORD).await?;
+    let logout = async {
+        let (status, _, _) = send(
+            agg.http_client()
+                .post(agg.url("/api/logout"))
+                .header(COOKIE, &cookie),
+        )
+        .await?;
+        anyhow::ensure!(status == 204, "logout: {status}");
+        Ok(())
+    };
+    let code = ws_closed_code(&agg, &[("cookie", &cookie)], logout, within).await?;
+    assert_eq!(code, 1008, "policy violation");
+
+    // So does revoking the API token a script reads with.
+    let token = agg.api_token("dashboard-kiosk", Role::Read).await?;
+    let bearer = format!("Bearer {token}");
+    let revoke = async {
+        let store = fleetwatch_aggregator::store::SqliteStore::open(&agg.db).await?;
+        fleetwatch_aggregator::auth::api_tokens::revoke(store.pool(), "dashboard-kiosk").await?;
+        store.pool().close().await;
+        Ok(())
+    };
+    let code = ws_closed_code(&agg, &[("authorization", &bearer)], revoke, within).await?;
+    assert_eq!(code, 1008);
+    agg.stop().await
+}

@@ -14,13 +14,20 @@
 //! within [`SEND_TIMEOUT`] is disconnected. Nothing here ever waits on
 //! ingest or on another client. Every connection ends when the aggregator's
 //! shutdown token is cancelled.
+//!
+//! A connection opened with a session or an API token is rechecked every
+//! [`CREDENTIAL_RECHECK`]: once the session has ended (logout, expiry, the
+//! user removed) or the token is revoked, it is closed with 1008 (policy
+//! violation), so that nobody keeps reading after their access is gone.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -28,6 +35,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
 use crate::alerts::AlertEvent;
+use crate::auth::http::{Authenticated, identify};
 use crate::hub::HubEvent;
 use crate::model::{GroupStatus, Sample, TimestampMs};
 use crate::store::{CurrentSample, GroupRecord, HostRecord, StoreError, fullest_filesystem};
@@ -39,6 +47,8 @@ const MAX_SUBSCRIBED: usize = 1000;
 /// How often the server pings; a client that has not answered the previous
 /// ping by the next one is dropped.
 pub const PING_INTERVAL: Duration = Duration::from_secs(15);
+/// How often a signed-in connection's credentials are checked again.
+pub const CREDENTIAL_RECHECK: Duration = Duration::from_secs(5);
 /// How long one write to a client may take before the client is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that lags this many times within [`LAG_WINDOW`] is dropped
@@ -48,7 +58,22 @@ const LAG_WINDOW: Duration = Duration::from_secs(60);
 
 /// Upgrades the request and runs the client until it leaves or the
 /// aggregator shuts down.
-pub async fn handler(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+pub async fn handler(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    who: Option<Extension<Authenticated>>,
+    headers: HeaderMap,
+) -> Response {
+    // Only the credentials are kept, to check them again later.
+    let credentials = matches!(who, Some(Extension(Authenticated(Some(_))))).then(|| {
+        let mut kept = HeaderMap::new();
+        for name in [header::COOKIE, header::AUTHORIZATION] {
+            for value in headers.get_all(&name) {
+                kept.append(name.clone(), value.clone());
+            }
+        }
+        kept
+    });
     ws.max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| async move {
@@ -56,6 +81,7 @@ pub async fn handler(ws: WebSocketUpgrade, State(state): State<AppState>) -> Res
                 socket,
                 state,
                 subscribed: HashSet::new(),
+                credentials,
             };
             match client.run().await {
                 Ok(()) => tracing::debug!("websocket client left"),
@@ -120,6 +146,8 @@ enum Disconnect {
     NoPong,
     #[error("lagged {MAX_LAGS} times within {LAG_WINDOW:?}")]
     TooSlow,
+    #[error("its session ended or its API token was revoked")]
+    AccessEnded,
     #[error("cannot build the snapshot: {0}")]
     Store(#[from] StoreError),
     #[error("cannot encode a message: {0}")]
@@ -130,9 +158,30 @@ struct Client {
     socket: WebSocket,
     state: AppState,
     subscribed: HashSet<String>,
+    /// The `Cookie` and `Authorization` headers it signed in with; `None`
+    /// for an anonymous reader.
+    credentials: Option<HeaderMap>,
 }
 
 impl Client {
+    /// Whether the credentials it connected with still name someone. A
+    /// database that cannot answer right now does not end the connection.
+    /// Takes owned copies: `self` holds the socket, which must not be
+    /// borrowed across the await.
+    async fn still_allowed(credentials: Option<HeaderMap>, state: AppState) -> bool {
+        let Some(credentials) = credentials else {
+            return true;
+        };
+        match identify(&credentials, &state).await {
+            Ok(Some(_)) => true,
+            Ok(None) | Err(crate::api::error::ApiError::Unauthorized(_)) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot recheck a websocket client's credentials");
+                true
+            }
+        }
+    }
+
     #[tracing::instrument(name = "ws_client", skip_all)]
     async fn run(&mut self) -> Result<(), Disconnect> {
         // Subscribe before reading the snapshot so that nothing published in
@@ -145,8 +194,18 @@ impl Client {
             tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
         let mut awaiting_pong = false;
         let mut lags: Vec<Instant> = Vec::new();
+        let mut recheck = tokio::time::interval_at(
+            tokio::time::Instant::now() + CREDENTIAL_RECHECK,
+            CREDENTIAL_RECHECK,
+        );
         loop {
             tokio::select! {
+                _ = recheck.tick(), if self.credentials.is_some() => {
+                    if !Self::still_allowed(self.credentials.clone(), self.state.clone()).await {
+                        self.close(close_code::POLICY, "signed out: sign in again").await;
+                        return Err(Disconnect::AccessEnded);
+                    }
+                }
                 () = shutdown.cancelled() => {
                     self.close(close_code::AWAY, "aggregator shutting down").await;
                     return Ok(());
