@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, openSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, openSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -72,7 +72,16 @@ export class World {
 
   /** `args`: extra flags, such as `['--read-auth', 'login']`. */
   async startAggregator({ grpcPort, httpPort, args = [] }) {
+    // The tests drive worker pools. This machine's own CPU, memory and disk
+    // (a busy CI box) must not raise alerts that change what the page shows.
+    const config = path.join(this.dir, 'aggregator.toml');
+    writeFileSync(config, [
+      '[alerts.defaults.cpu]', 'enabled = false',
+      '[alerts.defaults.memory]', 'enabled = false',
+      '[alerts.defaults.disk]', 'enabled = false', '',
+    ].join('\n'));
     const child = this.spawn('aggregator', path.join(BIN_DIR, 'fleetwatch-aggregator'), [
+      '--config', config,
       '--db', path.join(this.dir, 'fleetwatch.db'),
       '--grpc-listen', `127.0.0.1:${grpcPort}`,
       '--http-listen', `127.0.0.1:${httpPort}`,
