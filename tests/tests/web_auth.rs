@@ -603,3 +603,35 @@ async fn open_websockets_close_when_access_ends() -> Result<()> {
     assert_eq!(code, 1008);
     agg.stop().await
 }
+
+#[tokio::test]
+async fn logins_sent_at_once_get_no_more_guesses() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let agg = start(dir.path(), "").await?;
+    agg.add_user("alice", PASSWORD, Role::Admin).await?;
+    let guesses = (0..40).map(|i| {
+        send(
+            agg.http_client()
+                .post(agg.url("/api/login"))
+                .json(&json!({"user": "alice", "password": format!("guess number {i}")})),
+        )
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let mut checked = 0;
+    for answer in answers {
+        let (status, _, body) = answer?;
+        match status {
+            401 => checked += 1,
+            429 => {
+                error_of(429, &body);
+            }
+            other => bail!("unexpected {other}: {body}"),
+        }
+    }
+    let max = fleetwatch_aggregator::auth::rate_limit::MAX_FAILURES;
+    assert!(
+        checked <= max as usize,
+        "{checked} guesses were checked, more than {max}"
+    );
+    agg.stop().await
+}

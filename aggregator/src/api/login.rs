@@ -33,7 +33,14 @@ pub async fn login(
     let Json(body) = body?;
     let ip = peer.map(|p| p.ip());
     let limiter = &state.auth.limiter;
-    if let Err(wait) = limiter.check(ip, &body.user, Instant::now()) {
+    let Ok(_checking) = state.auth.password_checks.clone().try_acquire_owned() else {
+        tracing::warn!(peer = ?peer, "login refused: too many at once");
+        return Err(ApiError::TooManyRequests {
+            message: "too many sign-ins at this moment; try again in a second".to_owned(),
+            retry_after_secs: 1,
+        });
+    };
+    if let Err(wait) = limiter.attempt(ip, &body.user, Instant::now()) {
         tracing::warn!(peer = ?peer, user = ?body.user, "login refused: too many failures");
         return Err(ApiError::TooManyRequests {
             message: "too many failed logins; wait a minute and try again".to_owned(),
@@ -42,14 +49,14 @@ pub async fn login(
     }
     let pool = state.store.pool();
     let Some(user) = users::authenticate(pool, &body.user, &body.password).await? else {
-        limiter.failed(ip, &body.user, Instant::now());
+        // The attempt was counted as a failure when it started.
         // Debug formatting: the name is untrusted and may hold newlines.
         tracing::warn!(peer = ?peer, user = ?body.user, "failed login");
         return Err(ApiError::Unauthorized(
             "wrong user name or password".to_owned(),
         ));
     };
-    limiter.succeeded(&user.name);
+    limiter.succeeded(ip, &body.user);
     let ttl = state.auth.session_ttl;
     let secret = sessions::create(pool, user.id, ttl).await?;
     tracing::info!(peer = ?peer, user = %user.name, role = %user.role, "signed in");

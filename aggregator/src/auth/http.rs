@@ -20,6 +20,7 @@
 //! ends up outside the guard.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -27,6 +28,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
 
 use super::rate_limit::LoginLimiter;
 use super::{AuthError, Role, api_tokens, sessions};
@@ -46,7 +48,13 @@ pub struct HttpAuth {
     /// Cookies get `Secure` (and responses HSTS) when serving TLS.
     pub tls: bool,
     pub limiter: LoginLimiter,
+    /// Password checks running at once (each Argon2 check takes ~19 MiB
+    /// and a core for tens of ms): more logins at the same moment get 429.
+    pub password_checks: Arc<Semaphore>,
 }
+
+/// Password checks that may run at once.
+pub const MAX_PASSWORD_CHECKS: usize = 4;
 
 impl HttpAuth {
     pub fn new(read_requires_login: bool, session_ttl: Duration, tls: bool) -> Self {
@@ -55,6 +63,7 @@ impl HttpAuth {
             session_ttl,
             tls,
             limiter: LoginLimiter::default(),
+            password_checks: Arc::new(Semaphore::new(MAX_PASSWORD_CHECKS)),
         }
     }
 

@@ -77,6 +77,17 @@ impl<K: Hash + Eq + Clone> FailureLimiter<K> {
         entry.failures = entry.failures.saturating_add(1);
     }
 
+    /// Takes back one failure of `key` (one counted ahead of time that
+    /// turned out a success).
+    pub fn undo(&mut self, key: &K) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.failures = entry.failures.saturating_sub(1);
+            if entry.failures == 0 {
+                self.entries.remove(key);
+            }
+        }
+    }
+
     /// Forgets `key`'s failures (after a success).
     pub fn forget(&mut self, key: &K) {
         self.entries.remove(key);
@@ -114,6 +125,10 @@ mod tests {
         assert!(limiter.check(&"a", t0 + Duration::from_secs(60)).is_ok());
         limiter.fail("a", t0 + Duration::from_secs(61));
         assert!(limiter.check(&"a", t0 + Duration::from_secs(61)).is_ok());
+        limiter.fail("b", t0);
+        limiter.undo(&"b");
+        assert!(limiter.check(&"b", t0).is_ok());
+        assert_eq!(limiter.len(), 1, "an undone key is dropped");
         limiter.forget(&"a");
         assert!(limiter.is_empty());
     }
