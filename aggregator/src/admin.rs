@@ -88,6 +88,12 @@ async fn agent_command(
             }
             let new = agents::create(pool, name, host.as_deref(), now_ms()).await?;
             writeln!(out, "{}", new.secret)?;
+            if let (Some(host), Some(owner)) = (host, &new.host_owned_by) {
+                eprintln!(
+                    "host `{host}` belongs to agent token `{owner}`: once its new agent is \
+                     ready, move it with `fleetwatch-aggregator host reassign {host} {name}`"
+                );
+            }
             eprintln!(
                 "agent token `{name}` created{}. It is shown only now: give it to the agent as \
                  `token` in its config, FLEETWATCH_TOKEN, or --token.",

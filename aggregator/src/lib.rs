@@ -164,9 +164,8 @@ pub async fn run(
             path: config.db.clone(),
             source,
         })?;
-    if let Some(secret) = &config.agent_token {
-        auth::agents::sync_config_token(store.pool(), secret, model::now_ms()).await?;
-    }
+    auth::agents::sync_config_token(store.pool(), config.agent_token.as_deref(), model::now_ms())
+        .await?;
     if let Some(secret) =
         auth::agents::enrollment(store.pool(), &config.db, model::now_ms()).await?
     {

@@ -42,6 +42,10 @@ pub struct Created {
     pub token: AgentToken,
     /// The secret, shown this once.
     pub token_secret: String,
+    /// For a token made for a host another token owns: that token (move
+    /// the host with `host reassign`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_owned_by: Option<String>,
 }
 
 fn api_error(e: TokenError) -> ApiError {
@@ -49,7 +53,7 @@ fn api_error(e: TokenError) -> ApiError {
         TokenError::NameTaken(_) => ApiError::Conflict(e.to_string()),
         TokenError::NoSuchToken(_) => ApiError::NotFound(e.to_string()),
         TokenError::InvalidName { .. } => ApiError::bad_param("name", e),
-        TokenError::Revoked(_) => ApiError::Conflict(e.to_string()),
+        TokenError::Revoked(_) | TokenError::Reserved(_) => ApiError::Conflict(e.to_string()),
         TokenError::Db(_) | TokenError::Random(_) | TokenError::Write { .. } => {
             ApiError::Internal(e.to_string())
         }
@@ -99,6 +103,7 @@ pub async fn create(
         Json(Created {
             token: new.token,
             token_secret: new.secret,
+            host_owned_by: new.host_owned_by,
         }),
     ))
 }

@@ -31,6 +31,8 @@ pub enum TokenError {
     Revoked(String),
     #[error("invalid name `{name}`: {reason}")]
     InvalidName { name: String, reason: &'static str },
+    #[error("the name `{0}` is the aggregator's own; choose another")]
+    Reserved(String),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -62,6 +64,9 @@ impl AgentToken {
 pub struct NewToken {
     pub token: AgentToken,
     pub secret: String,
+    /// For a token made for a host that another token already owns: that
+    /// token's name (the host moves with `host reassign`).
+    pub host_owned_by: Option<String>,
 }
 
 /// Names are shown in logs, tables and commands: keep them plain.
@@ -105,7 +110,9 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AgentToken, sqlx::Error> {
     })
 }
 
-/// Makes a token. With `host_id`, it may stream only as that host.
+/// Makes a token. With `host_id`, it may stream only as that host, and it
+/// owns the host id at once unless another token already does, so that no
+/// other token can claim the host before its agent first connects.
 pub async fn create(
     pool: &SqlitePool,
     name: &str,
@@ -113,6 +120,24 @@ pub async fn create(
     now: TimestampMs,
 ) -> Result<NewToken, TokenError> {
     validate_name(name)?;
+    if [ENROLLMENT, FROM_CONFIG].contains(&name) {
+        return Err(TokenError::Reserved(name.to_owned()));
+    }
+    let mut new = insert(pool, name, host_id, now).await?;
+    if let Some(host_id) = host_id
+        && let Claim::OwnedBy(owner) = claim_host(pool, host_id, new.token.id, now).await?
+    {
+        new.host_owned_by = Some(owner);
+    }
+    Ok(new)
+}
+
+async fn insert(
+    pool: &SqlitePool,
+    name: &str,
+    host_id: Option<&str>,
+    now: TimestampMs,
+) -> Result<NewToken, TokenError> {
     let secret = secret::generate(PREFIX)?;
     let inserted = sqlx::query(
         "INSERT INTO agent_tokens (name, secret_sha256, host_id, created_ms) VALUES (?, ?, ?, ?)
@@ -137,6 +162,7 @@ pub async fn create(
             last_used_ms: None,
         },
         secret,
+        host_owned_by: None,
     })
 }
 
@@ -201,17 +227,32 @@ pub async fn revoked_ids(pool: &SqlitePool) -> Result<Vec<i64>, TokenError> {
         .collect::<Result<_, _>>()?)
 }
 
-/// Keeps the `config` token's secret equal to `agent_token` from the
-/// config: a changed secret replaces the old one, and the hosts it owns
-/// stay its own.
+/// Keeps the `config` token in step with `agent_token` from the config: a
+/// changed secret replaces the old one (the hosts it owns stay its own),
+/// and with no `agent_token` the token is revoked, so that a secret taken
+/// out of the config stops working.
 pub async fn sync_config_token(
     pool: &SqlitePool,
-    secret: &str,
+    secret: Option<&str>,
     now: TimestampMs,
 ) -> Result<(), TokenError> {
+    let Some(secret) = secret else {
+        let revoked = sqlx::query(
+            "UPDATE agent_tokens SET revoked_ms = ? WHERE name = ? AND revoked_ms IS NULL",
+        )
+        .bind(now)
+        .bind(FROM_CONFIG)
+        .execute(pool)
+        .await?;
+        if revoked.rows_affected() > 0 {
+            tracing::warn!("agent_token is no longer set: revoked the agent token `config`");
+        }
+        return Ok(());
+    };
     sqlx::query(
         "INSERT INTO agent_tokens (name, secret_sha256, created_ms) VALUES (?, ?, ?)
-         ON CONFLICT (name) DO UPDATE SET secret_sha256 = excluded.secret_sha256",
+         ON CONFLICT (name) DO UPDATE SET secret_sha256 = excluded.secret_sha256,
+            revoked_ms = NULL",
     )
     .bind(FROM_CONFIG)
     .bind(secret::hash(secret))
@@ -242,7 +283,7 @@ pub async fn enrollment(
         .await?
         .try_get("n")?;
     if count == 0 {
-        let new = create(pool, ENROLLMENT, None, now).await?;
+        let new = insert(pool, ENROLLMENT, None, now).await?;
         crate::tls::write_private(&path, format!("{}\n", new.secret).as_bytes()).map_err(
             |source| TokenError::Write {
                 path: path.clone(),
@@ -393,6 +434,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_token_made_for_a_host_owns_it_from_the_start() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let pool = store.pool();
+        let any = create(pool, "any", None, 1).await.unwrap().token;
+        let bound = create(pool, "db-1", Some("db-1"), 2).await.unwrap();
+        assert_eq!(bound.host_owned_by, None);
+        assert_eq!(
+            claim_host(pool, "db-1", any.id, 3).await.unwrap(),
+            Claim::OwnedBy("db-1".into())
+        );
+        // Made for a host another token owns: it says so, and owns nothing.
+        let second = create(pool, "db-1-new", Some("db-1"), 4).await.unwrap();
+        assert_eq!(second.host_owned_by.as_deref(), Some("db-1"));
+        assert_eq!(owners(pool).await.unwrap()[0].token, "db-1");
+    }
+
+    #[tokio::test]
     async fn the_first_token_owns_a_host_until_reassigned() {
         let store = SqliteStore::in_memory().await.unwrap();
         let pool = store.pool();
@@ -442,13 +500,27 @@ mod tests {
     async fn config_token_follows_the_config() {
         let store = SqliteStore::in_memory().await.unwrap();
         let pool = store.pool();
-        sync_config_token(pool, "fwa_one", 1).await.unwrap();
+        sync_config_token(pool, None, 1).await.unwrap();
+        assert!(list(pool).await.unwrap().is_empty());
+        sync_config_token(pool, Some("fwa_one"), 1).await.unwrap();
         let first = lookup(pool, "fwa_one").await.unwrap().unwrap();
-        sync_config_token(pool, "fwa_two", 2).await.unwrap();
+        sync_config_token(pool, Some("fwa_two"), 2).await.unwrap();
         assert_eq!(lookup(pool, "fwa_one").await.unwrap(), None);
         let second = lookup(pool, "fwa_two").await.unwrap().unwrap();
         assert_eq!(first.id, second.id);
         assert_eq!(second.name, FROM_CONFIG);
+        // Taken out of the config: revoked. Put back: in force again.
+        sync_config_token(pool, None, 3).await.unwrap();
+        assert!(lookup(pool, "fwa_two").await.unwrap().unwrap().is_revoked());
+        sync_config_token(pool, Some("fwa_two"), 4).await.unwrap();
+        assert!(!lookup(pool, "fwa_two").await.unwrap().unwrap().is_revoked());
+        // Nobody else may make a token by these names.
+        for name in [FROM_CONFIG, ENROLLMENT] {
+            assert!(matches!(
+                create(pool, name, None, 5).await,
+                Err(TokenError::Reserved(_))
+            ));
+        }
     }
 
     #[test]

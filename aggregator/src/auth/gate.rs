@@ -1,8 +1,11 @@
 //! The gate every agent stream passes before anything it sends is read:
 //! a token in the `authorization` metadata that is known and not revoked,
 //! and, once the agent has said which host it is, the right to that host
-//! id. Failures are logged with the peer's address and counted per peer;
-//! a peer with too many is refused without a look at its token.
+//! id. Failures are logged with the peer's address and counted per peer
+//! (an IPv6 peer by its /64); once a peer has too many, every further
+//! failure from it gets `RESOURCE_EXHAUSTED`. A known, unrevoked token still
+//! gets in from such an address, so that one broken agent behind a NAT does
+//! not lock out the healthy ones beside it.
 //!
 //! The gate also remembers which token each live stream came in with, so
 //! that revoking a token or reassigning a host closes the stream within
@@ -23,6 +26,7 @@ use tonic::metadata::MetadataMap;
 
 use super::agents::{self, AgentToken, Claim};
 use super::limit::FailureLimiter;
+use super::rate_limit::network;
 use crate::model::now_ms;
 
 /// How often live streams are checked against revocations and owners.
@@ -67,18 +71,6 @@ impl AgentGate {
         metadata: &MetadataMap,
         peer: Option<SocketAddr>,
     ) -> Result<AgentToken, Status> {
-        let ip = peer.map(|p| p.ip());
-        let blocked = self
-            .failures
-            .lock()
-            .map_or(Ok(()), |f| f.check(&ip, Instant::now()));
-        if let Err(wait) = blocked {
-            tracing::warn!(?peer, "agent refused: too many failed attempts");
-            return Err(Status::resource_exhausted(format!(
-                "too many failed attempts from this address; retry in {} s",
-                wait.as_secs().max(1)
-            )));
-        }
         let secret = match bearer(metadata) {
             Ok(secret) => secret,
             Err(reason) => return Err(self.refuse(peer, Status::unauthenticated(reason))),
@@ -140,12 +132,36 @@ impl AgentGate {
         }
     }
 
+    /// Counts a failure of `peer`; the status to answer with, which is
+    /// `RESOURCE_EXHAUSTED` once the peer has failed too often.
     fn refuse(&self, peer: Option<SocketAddr>, status: Status) -> Status {
-        tracing::warn!(?peer, code = ?status.code(), reason = status.message(), "agent refused");
-        if let Ok(mut failures) = self.failures.lock() {
-            failures.fail(peer.map(|p| p.ip()), Instant::now());
+        let key = peer.map(|p| network(p.ip()));
+        let now = Instant::now();
+        let blocked = match self.failures.lock() {
+            Ok(mut failures) => {
+                let blocked = failures.check(&key, now);
+                failures.fail(key, now);
+                blocked
+            }
+            Err(_) => Ok(()),
+        };
+        match blocked {
+            Ok(()) => {
+                tracing::warn!(?peer, code = ?status.code(), reason = status.message(), "agent refused");
+                status
+            }
+            Err(wait) => {
+                tracing::debug!(
+                    ?peer,
+                    reason = status.message(),
+                    "agent refused: too many failed attempts"
+                );
+                Status::resource_exhausted(format!(
+                    "too many failed attempts from this address; retry in {} s",
+                    wait.as_secs().max(1)
+                ))
+            }
         }
-        status
     }
 
     /// Remembers a stream that passed; the receiver yields the status to
