@@ -176,9 +176,9 @@ pub async fn run(
             enroll_command(&config, addr, fingerprint, &secret)
         );
     }
-    let gate = auth::gate::AgentGate::new(store.pool().clone());
     let hub = hub::Hub::new();
     let connected = ingest::Connected::default();
+    let gate = auth::gate::AgentGate::new(store.pool().clone(), connected.clone());
     let writer = store::Writer::spawn(store.clone());
     let tasks = TaskTracker::new();
 

@@ -59,6 +59,47 @@ pub struct AppState {
     pub gate: AgentGate,
 }
 
+#[cfg(test)]
+impl AppState {
+    /// A state over `store` with no alert rules, no webhooks and no agents,
+    /// for unit tests of the handlers.
+    pub(crate) async fn for_tests(
+        store: SqliteStore,
+        hub: Hub,
+        shutdown: CancellationToken,
+        auth: HttpAuth,
+    ) -> Self {
+        let alerts = crate::alerts::Alerts::start(
+            crate::alerts::service::Parts {
+                rules: Vec::new(),
+                store: store.clone(),
+                hub: hub.clone(),
+                notifier: crate::alerts::notify::Notifier::spawn(
+                    Vec::new(),
+                    Default::default(),
+                    None,
+                    shutdown.clone(),
+                ),
+            },
+            shutdown.clone(),
+            &tokio_util::task::TaskTracker::new(),
+        )
+        .await
+        .unwrap();
+        let connected = Connected::default();
+        Self {
+            gate: AgentGate::new(store.pool().clone(), connected.clone()),
+            store,
+            connected,
+            hub,
+            alerts,
+            started: Instant::now(),
+            shutdown,
+            auth,
+        }
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     // Only under TLS: a browser that saw HSTS on a plain listener would
     // refuse that listener from then on.

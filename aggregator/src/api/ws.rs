@@ -409,8 +409,6 @@ async fn firing_alerts(state: &AppState) -> Result<Vec<Value>, StoreError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use std::time::Instant;
-
     use futures_util::{SinkExt, StreamExt};
     use tokio::net::TcpListener;
     use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -418,7 +416,6 @@ mod tests {
 
     use super::*;
     use crate::hub::Hub;
-    use crate::ingest::Connected;
     use crate::model::{Filesystem, HostInfo, SystemMetrics, Worker, WorkerGroup};
     use crate::store::SqliteStore;
     use crate::store::sqlite::HostBatch;
@@ -507,33 +504,15 @@ mod tests {
             .unwrap();
         let hub = Hub::new();
         let shutdown = CancellationToken::new();
-        let alerts = crate::alerts::Alerts::start(
-            crate::alerts::service::Parts {
-                rules: Vec::new(),
-                store: store.clone(),
-                hub: hub.clone(),
-                notifier: crate::alerts::notify::Notifier::spawn(
-                    Vec::new(),
-                    Default::default(),
-                    None,
-                    shutdown.clone(),
-                ),
-            },
-            shutdown.clone(),
-            &tokio_util::task::TaskTracker::new(),
-        )
-        .await
-        .unwrap();
-        let app = super::super::router(AppState {
-            store: store.clone(),
-            connected: Connected::default(),
-            hub: hub.clone(),
-            alerts,
-            started: Instant::now(),
-            shutdown: shutdown.clone(),
-            auth: crate::auth::http::HttpAuth::new(false, Duration::from_secs(60), false),
-            gate: crate::auth::gate::AgentGate::new(store.pool().clone()),
-        });
+        let app = super::super::router(
+            AppState::for_tests(
+                store.clone(),
+                hub.clone(),
+                shutdown.clone(),
+                crate::auth::http::HttpAuth::new(false, Duration::from_secs(60), false),
+            )
+            .await,
+        );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = shutdown.clone();

@@ -7,10 +7,11 @@
 //! gets in from such an address, so that one broken agent behind a NAT does
 //! not lock out the healthy ones beside it.
 //!
-//! The gate also remembers which token each live stream came in with, so
-//! that revoking a token or reassigning a host closes the stream within
-//! [`RECHECK`], whether the change came through the API or through
-//! `fleetwatch-aggregator token revoke` in another process.
+//! The gate also watches the open streams ([`Connected`] knows which token
+//! each came in with), so that revoking a token or reassigning a host
+//! closes the stream within [`RECHECK`], whether the change came through
+//! the API or through `fleetwatch-aggregator token revoke` in another
+//! process.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -19,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use fleetwatch_proto::AUTHORIZATION_METADATA;
 use sqlx::SqlitePool;
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
@@ -27,6 +27,7 @@ use tonic::metadata::MetadataMap;
 use super::agents::{self, AgentToken, Claim};
 use super::limit::FailureLimiter;
 use super::rate_limit::network;
+use crate::ingest::Connected;
 use crate::model::now_ms;
 
 /// How often live streams are checked against revocations and owners.
@@ -37,22 +38,15 @@ pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Peers remembered at most, so a spray of addresses cannot grow memory.
 const MAX_PEERS: usize = 10_000;
 
-/// A stream that passed the gate.
-struct Live {
-    host_id: String,
-    token_id: i64,
-    close: oneshot::Sender<Status>,
-}
-
 #[derive(Clone)]
 pub struct AgentGate {
     pool: SqlitePool,
     failures: Arc<Mutex<FailureLimiter<Option<IpAddr>>>>,
-    live: Arc<Mutex<HashMap<u64, Live>>>,
+    connected: Connected,
 }
 
 impl AgentGate {
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: SqlitePool, connected: Connected) -> Self {
         Self {
             pool,
             failures: Arc::new(Mutex::new(FailureLimiter::new(
@@ -60,7 +54,7 @@ impl AgentGate {
                 FAILURE_WINDOW,
                 MAX_PEERS,
             ))),
-            live: Arc::default(),
+            connected,
         }
     }
 
@@ -164,56 +158,12 @@ impl AgentGate {
         }
     }
 
-    /// Remembers a stream that passed; the receiver yields the status to
-    /// end it with if its token is revoked or its host reassigned.
-    pub fn register(
-        &self,
-        conn: u64,
-        host_id: &str,
-        token: &AgentToken,
-    ) -> oneshot::Receiver<Status> {
-        let (close, closed) = oneshot::channel();
-        if let Ok(mut live) = self.live.lock() {
-            live.insert(
-                conn,
-                Live {
-                    host_id: host_id.to_owned(),
-                    token_id: token.id,
-                    close,
-                },
-            );
-        }
-        closed
-    }
-
-    pub fn unregister(&self, conn: u64) {
-        if let Ok(mut live) = self.live.lock() {
-            live.remove(&conn);
-        }
-    }
-
-    /// Closes every live stream of token `token_id` now.
+    /// Closes every open stream of token `token_id` now.
     pub fn close_token(&self, token_id: i64, name: &str) {
-        self.close_where(|l| {
-            (l.token_id == token_id)
+        self.connected.close_where(|_, token| {
+            (token == token_id)
                 .then(|| Status::unauthenticated(format!("agent token `{name}` has been revoked")))
         });
-    }
-
-    fn close_where(&self, mut why: impl FnMut(&Live) -> Option<Status>) {
-        let Ok(mut live) = self.live.lock() else {
-            return;
-        };
-        let doomed: Vec<(u64, Status)> = live
-            .iter()
-            .filter_map(|(conn, l)| why(l).map(|status| (*conn, status)))
-            .collect();
-        for (conn, status) in doomed {
-            if let Some(l) = live.remove(&conn) {
-                tracing::info!(host = %l.host_id, conn, reason = status.message(), "closing agent stream");
-                let _ = l.close.send(status);
-            }
-        }
     }
 
     /// Compares live streams with the database every [`RECHECK`] until
@@ -226,7 +176,7 @@ impl AgentGate {
                 () = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            if self.live.lock().map_or(true, |l| l.is_empty()) {
+            if self.connected.is_empty() {
                 continue;
             }
             if let Err(e) = self.recheck().await {
@@ -242,16 +192,12 @@ impl AgentGate {
             .into_iter()
             .map(|o| (o.host_id, o.token_id))
             .collect();
-        self.close_where(|l| {
-            if revoked.contains(&l.token_id) {
+        self.connected.close_where(|host_id, token_id| {
+            if revoked.contains(&token_id) {
                 Some(Status::unauthenticated("this agent token has been revoked"))
-            } else if owners
-                .get(&l.host_id)
-                .is_some_and(|owner| *owner != l.token_id)
-            {
+            } else if owners.get(host_id).is_some_and(|owner| *owner != token_id) {
                 Some(Status::permission_denied(format!(
-                    "host id `{}` has been reassigned to another agent token",
-                    l.host_id
+                    "host id `{host_id}` has been reassigned to another agent token"
                 )))
             } else {
                 None

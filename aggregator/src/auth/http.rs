@@ -345,36 +345,13 @@ mod tests {
     /// front, as a route outside the guard would be; returns its address.
     async fn extractor_server(read_requires_login: bool) -> (SocketAddr, AppState) {
         use axum::routing::{get, post};
-        let store = crate::store::SqliteStore::in_memory().await.unwrap();
-        let hub = crate::hub::Hub::new();
-        let shutdown = tokio_util::sync::CancellationToken::new();
-        let alerts = crate::alerts::Alerts::start(
-            crate::alerts::service::Parts {
-                rules: Vec::new(),
-                store: store.clone(),
-                hub: hub.clone(),
-                notifier: crate::alerts::notify::Notifier::spawn(
-                    Vec::new(),
-                    Default::default(),
-                    None,
-                    shutdown.clone(),
-                ),
-            },
-            shutdown.clone(),
-            &tokio_util::task::TaskTracker::new(),
+        let state = AppState::for_tests(
+            crate::store::SqliteStore::in_memory().await.unwrap(),
+            crate::hub::Hub::new(),
+            tokio_util::sync::CancellationToken::new(),
+            HttpAuth::new(read_requires_login, Duration::from_secs(60), false),
         )
-        .await
-        .unwrap();
-        let state = AppState {
-            store: store.clone(),
-            connected: crate::ingest::Connected::default(),
-            hub,
-            alerts,
-            started: std::time::Instant::now(),
-            shutdown,
-            auth: HttpAuth::new(read_requires_login, Duration::from_secs(60), false),
-            gate: crate::auth::gate::AgentGate::new(store.pool().clone()),
-        };
+        .await;
         let app = axum::Router::new()
             .route("/write", post(|Admin(id): Admin| async move { id.name }))
             .route(

@@ -33,37 +33,89 @@ use crate::store::{SqliteStore, Writer};
 /// How long an agent has to say hello after opening the stream.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The agents connected right now, by host id, with a connection number so
-/// that a stale stream ending does not mark a reconnected host offline.
+/// One open agent stream.
+#[derive(Debug)]
+struct Stream {
+    host_id: String,
+    token_id: i64,
+    /// Ends the stream with this status (its token was revoked, its host
+    /// reassigned).
+    close: oneshot::Sender<Status>,
+}
+
+/// The open agent streams, by connection number: what the API reports as
+/// online, and what the [`AgentGate`] closes when access is withdrawn. A
+/// host counts as connected while any stream of it is open, so a stale
+/// stream ending does not mark a reconnected host offline.
 #[derive(Debug, Default, Clone)]
 pub struct Connected {
-    inner: Arc<Mutex<HashMap<String, u64>>>,
+    inner: Arc<Mutex<HashMap<u64, Stream>>>,
 }
 
 impl Connected {
-    fn insert(&self, host_id: &str, conn: u64) {
+    /// Registers a stream; the receiver yields the status to end it with.
+    fn insert(&self, conn: u64, host_id: &str, token_id: i64) -> oneshot::Receiver<Status> {
+        let (close, closed) = oneshot::channel();
         if let Ok(mut map) = self.inner.lock() {
-            map.insert(host_id.to_owned(), conn);
+            let host_id = host_id.to_owned();
+            map.insert(
+                conn,
+                Stream {
+                    host_id,
+                    token_id,
+                    close,
+                },
+            );
         }
+        closed
     }
 
-    /// Removes the host if `conn` is still its current connection.
-    fn remove(&self, host_id: &str, conn: u64) -> bool {
+    /// Forgets a stream; true when it was its host's last one.
+    fn remove(&self, conn: u64, host_id: &str) -> bool {
         match self.inner.lock() {
-            Ok(mut map) if map.get(host_id) == Some(&conn) => {
-                map.remove(host_id);
-                true
+            Ok(mut map) => {
+                map.remove(&conn);
+                !map.values().any(|s| s.host_id == host_id)
             }
-            _ => false,
+            Err(_) => false,
         }
     }
 
+    /// Hosts with an open stream.
     pub fn count(&self) -> usize {
-        self.inner.lock().map_or(0, |m| m.len())
+        self.inner.lock().map_or(0, |m| {
+            m.values()
+                .map(|s| s.host_id.as_str())
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+        })
     }
 
     pub fn contains(&self, host_id: &str) -> bool {
-        self.inner.lock().is_ok_and(|m| m.contains_key(host_id))
+        self.inner
+            .lock()
+            .is_ok_and(|m| m.values().any(|s| s.host_id == host_id))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.lock().map_or(true, |m| m.is_empty())
+    }
+
+    /// Ends every stream for which `why(host_id, token_id)` gives a status.
+    pub fn close_where(&self, mut why: impl FnMut(&str, i64) -> Option<Status>) {
+        let Ok(mut map) = self.inner.lock() else {
+            return;
+        };
+        let doomed: Vec<(u64, Status)> = map
+            .iter()
+            .filter_map(|(conn, s)| why(&s.host_id, s.token_id).map(|status| (*conn, status)))
+            .collect();
+        for (conn, status) in doomed {
+            if let Some(s) = map.remove(&conn) {
+                tracing::info!(host = %s.host_id, conn, reason = status.message(), "closing agent stream");
+                let _ = s.close.send(status);
+            }
+        }
     }
 }
 
@@ -142,8 +194,7 @@ impl Ingest for IngestService {
         let conn = self
             .next_conn
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.connected.insert(&host.host_id, conn);
-        let closed = self.gate.register(conn, &host.host_id, &token);
+        let closed = self.connected.insert(conn, &host.host_id, token.id);
         tracing::info!(host = %host.host_id, ?peer, conn, token = %token.name, "agent connected");
         let host = Arc::new(host);
         self.alerts.hello(host.clone()).await;
@@ -155,8 +206,7 @@ impl Ingest for IngestService {
         tokio::spawn(async move {
             let host_id = host.host_id.clone();
             this.stream(host, peer, inbound, tx, closed).await;
-            this.gate.unregister(conn);
-            if this.connected.remove(&host_id, conn) {
+            if this.connected.remove(conn, &host_id) {
                 this.hub.publish(HubEvent::HostOffline {
                     host_id: host_id.clone(),
                 });
@@ -258,5 +308,37 @@ impl IngestService {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_is_online_while_any_of_its_streams_is_open() {
+        let connected = Connected::default();
+        let _old = connected.insert(1, "web-1", 7);
+        let _new = connected.insert(2, "web-1", 7);
+        let _other = connected.insert(3, "db-1", 8);
+        assert_eq!(connected.count(), 2);
+        // The stale stream ends after the host reconnected: still online.
+        assert!(!connected.remove(1, "web-1"));
+        assert!(connected.contains("web-1"));
+        assert!(connected.remove(2, "web-1"));
+        assert!(!connected.contains("web-1"));
+        assert_eq!(connected.count(), 1);
+    }
+
+    #[test]
+    fn close_where_ends_the_chosen_streams_with_their_status() {
+        let connected = Connected::default();
+        let mut a = connected.insert(1, "web-1", 7);
+        let mut b = connected.insert(2, "db-1", 8);
+        connected.close_where(|_, token| (token == 7).then(|| Status::unauthenticated("revoked")));
+        assert_eq!(a.try_recv().unwrap().code(), tonic::Code::Unauthenticated);
+        assert!(b.try_recv().is_err(), "db-1 was not closed");
+        assert!(!connected.contains("web-1"));
+        assert!(connected.contains("db-1"));
     }
 }
