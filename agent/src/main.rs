@@ -5,17 +5,10 @@ use anyhow::Context;
 use clap::Parser;
 use fleetwatch_agent::{Config, config::Args};
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    fleetwatch_common::logging::init();
     let config = Config::load(&args)?;
 
     // One thread is plenty: sampling takes milliseconds per interval.

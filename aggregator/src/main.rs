@@ -5,18 +5,11 @@ use clap::Parser;
 use fleetwatch_aggregator::config::Args;
 use fleetwatch_aggregator::{Config, Listeners};
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    fleetwatch_common::logging::init();
     let config = Config::load(&args)?;
     if let Some(command) = &args.command {
         return fleetwatch_aggregator::admin::run(command, &config).await;
