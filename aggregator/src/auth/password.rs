@@ -8,7 +8,6 @@ use std::sync::LazyLock;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use ring::rand::{SecureRandom, SystemRandom};
 
 use super::{AuthError, Result};
 
@@ -35,10 +34,7 @@ pub fn check(password: &str) -> Result<()> {
 
 /// The PHC string of `password` with a fresh random salt.
 pub fn hash(password: &str) -> Result<String> {
-    let mut salt = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut salt)
-        .map_err(|_| AuthError::Random(super::secret::RandomError))?;
+    let salt = super::secret::random::<16>().map_err(AuthError::Random)?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| AuthError::Hash(e.to_string()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)

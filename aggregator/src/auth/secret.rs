@@ -13,26 +13,27 @@ const SECRET_BYTES: usize = 32;
 #[error("the operating system's random number generator failed")]
 pub struct RandomError;
 
-/// A new secret: `prefix` followed by 64 hex digits.
-pub fn generate(prefix: &str) -> Result<String, RandomError> {
-    let mut bytes = [0u8; SECRET_BYTES];
+/// `N` random bytes from the operating system (secrets, password salts).
+pub fn random<const N: usize>() -> Result<[u8; N], RandomError> {
+    let mut bytes = [0u8; N];
     SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_| RandomError)?;
-    let mut out = String::with_capacity(prefix.len() + SECRET_BYTES * 2);
-    out.push_str(prefix);
-    for b in bytes {
-        out.push_str(&format!("{b:02x}"));
-    }
-    Ok(out)
+    Ok(bytes)
+}
+
+/// A new secret: `prefix` followed by 64 hex digits.
+pub fn generate(prefix: &str) -> Result<String, RandomError> {
+    Ok(format!("{prefix}{}", hex(&random::<SECRET_BYTES>()?)))
 }
 
 /// The form a secret is stored and looked up in: lower-case hex SHA-256.
 pub fn hash(secret: &str) -> String {
-    fleetwatch_common::pem::sha256(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&fleetwatch_common::pem::sha256(secret.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
