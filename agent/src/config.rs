@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
+use fleetwatch_common::config::pick;
 use regex::Regex;
 use serde::Deserialize;
 
@@ -362,18 +363,6 @@ fn tls_settings(
         key: key.to_owned(),
         reason,
     };
-    fn pick<T: Clone>(
-        flag: &Option<T>,
-        from_file: &Option<T>,
-        flag_name: &str,
-        file_origin: &str,
-    ) -> Option<(T, String)> {
-        match (flag, from_file) {
-            (Some(v), _) => Some((v.clone(), flag_name.to_owned())),
-            (None, Some(v)) => Some((v.clone(), file_origin.to_owned())),
-            (None, None) => None,
-        }
-    }
     let ca_file = pick(&args.ca_file, &file.ca_file, "--ca-file", file_origin);
     let pin = pick(
         &args.pin_sha256,

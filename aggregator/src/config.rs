@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use fleetwatch_common::config::pick;
 use serde::Deserialize;
 
 use crate::alerts::{AlertsConfig, Rule, builtin_rules};
@@ -207,14 +208,6 @@ impl Config {
         let defaults = Self::default();
         let tls = tls_config(args, &file, file_origin)?;
         let auth = auth_config(args, &file.auth, file_origin)?;
-        let pick =
-            |flag: &Option<String>, from_file: Option<String>, flag_name: &'static str| match (
-                flag, from_file,
-            ) {
-                (Some(v), _) => Some((v.clone(), flag_name.to_owned())),
-                (None, Some(v)) => Some((v, file_origin.to_owned())),
-                (None, None) => None,
-            };
         let addr = |value: Option<(String, String)>, key: &str, default: SocketAddr| {
             value.map_or(Ok(default), |(text, origin)| {
                 text.parse::<SocketAddr>()
@@ -226,16 +219,26 @@ impl Config {
             })
         };
         let grpc_listen = addr(
-            pick(&args.grpc_listen, file.grpc_listen, "--grpc-listen"),
+            pick(
+                &args.grpc_listen,
+                &file.grpc_listen,
+                "--grpc-listen",
+                file_origin,
+            ),
             "grpc_listen",
             defaults.grpc_listen,
         )?;
         let http_listen = addr(
-            pick(&args.http_listen, file.http_listen, "--http-listen"),
+            pick(
+                &args.http_listen,
+                &file.http_listen,
+                "--http-listen",
+                file_origin,
+            ),
             "http_listen",
             defaults.http_listen,
         )?;
-        let retention = match pick(&args.retention, file.retention, "--retention") {
+        let retention = match pick(&args.retention, &file.retention, "--retention", file_origin) {
             None => defaults.retention,
             Some((text, origin)) => {
                 let d = humantime::parse_duration(&text).map_err(|e| ConfigError::Invalid {
@@ -282,7 +285,12 @@ impl Config {
                 reason: format!("`{url}` must start with http:// or https://"),
             });
         }
-        let agent_token = match pick(&args.agent_token, file.agent_token, "--agent-token") {
+        let agent_token = match pick(
+            &args.agent_token,
+            &file.agent_token,
+            "--agent-token",
+            file_origin,
+        ) {
             None => None,
             Some((token, origin)) => {
                 let token = token.trim().to_owned();
@@ -319,21 +327,19 @@ impl Config {
 /// The `tls_*` settings, checked: the files must exist and parse now
 /// rather than at the first connection.
 fn tls_config(args: &Args, file: &FileConfig, file_origin: &str) -> Result<TlsConfig, ConfigError> {
-    let pick = |flag: &Option<PathBuf>, from_file: &Option<PathBuf>, flag_name: &str| match (
-        flag, from_file,
-    ) {
-        (Some(p), _) => Some((p.clone(), flag_name.to_owned())),
-        (None, Some(p)) => Some((p.clone(), file_origin.to_owned())),
-        (None, None) => None,
-    };
     let invalid = |origin: &str, key: &str, reason: String| ConfigError::Invalid {
         origin: origin.to_owned(),
         key: key.to_owned(),
         reason,
     };
-    let cert = pick(&args.tls_cert, &file.tls_cert, "--tls-cert");
-    let key = pick(&args.tls_key, &file.tls_key, "--tls-key");
-    let client_ca = pick(&args.tls_client_ca, &file.tls_client_ca, "--tls-client-ca");
+    let cert = pick(&args.tls_cert, &file.tls_cert, "--tls-cert", file_origin);
+    let key = pick(&args.tls_key, &file.tls_key, "--tls-key", file_origin);
+    let client_ca = pick(
+        &args.tls_client_ca,
+        &file.tls_client_ca,
+        "--tls-client-ca",
+        file_origin,
+    );
     let self_signed = args.tls_self_signed || file.tls_self_signed == Some(true);
     let mode = match (cert, key) {
         (Some((cert, cert_origin)), Some((key, key_origin))) => {
