@@ -10,6 +10,25 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use fleetwatch_tests::{Proc, Workers, run_bin as run, wait_for};
 
+/// The aggregator binary on free ports, its database in `dir`, with no
+/// agent token set up; returns it and its gRPC and HTTP ports.
+fn start_aggregator(dir: &std::path::Path) -> Result<(Proc, u16, u16)> {
+    let (grpc, http) = (free_port()?, free_port()?);
+    let db = dir.join("fw.db");
+    let aggregator = Proc::start(
+        "fleetwatch-aggregator",
+        &[
+            "--grpc-listen",
+            &format!("127.0.0.1:{grpc}"),
+            "--http-listen",
+            &format!("127.0.0.1:{http}"),
+            "--db",
+            db.to_str().context("path")?,
+        ],
+    )?;
+    Ok((aggregator, grpc, http))
+}
+
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -107,19 +126,7 @@ fn bad_config_stops_start_up_naming_file_key_and_reason() -> Result<()> {
 #[tokio::test]
 async fn binaries_stream_and_stop_cleanly_on_sigterm() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("fw.db");
-    let (grpc, http) = (free_port()?, free_port()?);
-    let aggregator = Proc::start(
-        "fleetwatch-aggregator",
-        &[
-            "--grpc-listen",
-            &format!("127.0.0.1:{grpc}"),
-            "--http-listen",
-            &format!("127.0.0.1:{http}"),
-            "--db",
-            db.to_str().context("path")?,
-        ],
-    )?;
+    let (aggregator, grpc, http) = start_aggregator(dir.path())?;
     // Without any agent token the aggregator makes an enrollment token and
     // logs the command that enrolls an agent: run exactly that.
     let command = wait_for("the enrollment command", Duration::from_secs(20), || {
@@ -228,19 +235,7 @@ async fn test_webhook_flag_reports_each_receiver() -> Result<()> {
 #[tokio::test]
 async fn a_wrong_token_is_refused_and_logged_on_both_sides() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("fw.db");
-    let (grpc, http) = (free_port()?, free_port()?);
-    let aggregator = Proc::start(
-        "fleetwatch-aggregator",
-        &[
-            "--grpc-listen",
-            &format!("127.0.0.1:{grpc}"),
-            "--http-listen",
-            &format!("127.0.0.1:{http}"),
-            "--db",
-            db.to_str().context("path")?,
-        ],
-    )?;
+    let (aggregator, grpc, http) = start_aggregator(dir.path())?;
     let wrong = format!("fwa_{}", "7".repeat(64));
     let agent = Proc::start(
         "fleetwatch-agent",
