@@ -103,11 +103,9 @@ async fn agent_command(
             );
         }
         AgentCommand::Token(TokenCommand::List) => {
-            let tokens = agents::list(pool).await?;
-            let owners = agents::owners(pool).await?;
             writeln!(out, "NAME\tHOST\tCREATED\tLAST USED\tREVOKED\tHOSTS OWNED")?;
-            for t in tokens {
-                let owned = owners.iter().filter(|o| o.token_id == t.id).count();
+            for agents::Listed { token: t, hosts } in agents::list(pool).await? {
+                let owned = hosts.len();
                 writeln!(
                     out,
                     "{}\t{}\t{}\t{}\t{}\t{owned}",

@@ -20,14 +20,6 @@ use crate::auth::agents::{self, AgentToken, TokenError};
 use crate::auth::http::Admin;
 use crate::model::now_ms;
 
-#[derive(Debug, Serialize)]
-pub struct TokenView {
-    #[serde(flatten)]
-    pub token: AgentToken,
-    /// Host ids this token owns.
-    pub hosts: Vec<String>,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
@@ -60,22 +52,9 @@ fn api_error(e: TokenError) -> ApiError {
     }
 }
 
-pub async fn list(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Vec<TokenView>>> {
-    let pool = state.store.pool();
-    let tokens = agents::list(pool).await.map_err(api_error)?;
-    let owners = agents::owners(pool).await.map_err(api_error)?;
+pub async fn list(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Vec<agents::Listed>>> {
     Ok(Json(
-        tokens
-            .into_iter()
-            .map(|token| TokenView {
-                hosts: owners
-                    .iter()
-                    .filter(|o| o.token_id == token.id)
-                    .map(|o| o.host_id.clone())
-                    .collect(),
-                token,
-            })
-            .collect(),
+        agents::list(state.store.pool()).await.map_err(api_error)?,
     ))
 }
 

@@ -166,12 +166,32 @@ async fn insert(
     })
 }
 
-/// Every token, oldest first.
-pub async fn list(pool: &SqlitePool) -> Result<Vec<AgentToken>, TokenError> {
+/// A token with the host ids it owns, as the `token list` command and
+/// the API show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub token: AgentToken,
+    pub hosts: Vec<String>,
+}
+
+/// Every token, oldest first, with the hosts it owns.
+pub async fn list(pool: &SqlitePool) -> Result<Vec<Listed>, TokenError> {
     let rows = sqlx::query(select_tokens!("ORDER BY id"))
         .fetch_all(pool)
         .await?;
-    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    let owners = owners(pool).await?;
+    rows.iter()
+        .map(|row| {
+            let token = from_row(row)?;
+            let hosts = owners
+                .iter()
+                .filter(|o| o.token_id == token.id)
+                .map(|o| o.host_id.clone())
+                .collect();
+            Ok(Listed { token, hosts })
+        })
+        .collect()
 }
 
 pub async fn by_name(pool: &SqlitePool, name: &str) -> Result<AgentToken, TokenError> {
