@@ -65,7 +65,7 @@ pub struct Args {
     #[arg(long, env = "FLEETWATCH_DB", value_name = "PATH", global = true)]
     pub db: Option<PathBuf>,
 
-    /// How long raw samples are kept, such as 24h or 7d [default: 24h].
+    /// How long raw samples are kept, such as 48h or 7d [default: 48h]; rollups are kept longer ([storage] in the config file).
     #[arg(long, env = "FLEETWATCH_RETENTION", value_name = "DURATION")]
     pub retention: Option<String>,
 
@@ -156,6 +156,9 @@ pub struct FileConfig {
     /// Dashboard and API access.
     #[serde(default)]
     pub auth: AuthFileConfig,
+    /// Rollup retention and commit durability.
+    #[serde(default)]
+    pub storage: crate::store::config::StorageFileConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -163,7 +166,10 @@ pub struct Config {
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub db: PathBuf,
+    /// How long raw samples are kept (the raw tier's retention).
     pub retention: Duration,
+    /// Every tier's retention (`retention` as the raw one's) and durability.
+    pub storage: crate::store::SqliteOptions,
     pub public_url: Option<String>,
     /// The `[alerts]` section as written; `rules` is what it builds to.
     pub alerts: AlertsConfig,
@@ -184,7 +190,8 @@ impl Default for Config {
             grpc_listen: SocketAddr::from(([127, 0, 0, 1], 7400)),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 7401)),
             db: PathBuf::from("fleetwatch.db"),
-            retention: Duration::from_secs(24 * 3600),
+            retention: crate::store::Retention::default().raw,
+            storage: crate::store::SqliteOptions::default(),
             public_url: None,
             alerts: AlertsConfig::default(),
             rules: builtin_rules(),
@@ -256,6 +263,14 @@ impl Config {
                 d
             }
         };
+        let storage = file
+            .storage
+            .build(retention)
+            .map_err(|(key, reason)| ConfigError::Invalid {
+                origin: file_origin.to_owned(),
+                key,
+                reason,
+            })?;
         let db = args.db.clone().or(file.db).unwrap_or(defaults.db);
         if db.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
@@ -314,6 +329,7 @@ impl Config {
             http_listen,
             db,
             retention,
+            storage,
             public_url: file.public_url,
             alerts: file.alerts,
             rules,
@@ -501,7 +517,7 @@ mod tests {
             "/../deploy/aggregator.example.toml"
         );
         let cfg = Config::load(&args(&["--config", path])).expect("valid");
-        assert_eq!(cfg.retention, Duration::from_secs(24 * 3600));
+        assert_eq!(cfg.retention, Duration::from_secs(48 * 3600));
     }
 
     #[test]

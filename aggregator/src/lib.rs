@@ -158,7 +158,7 @@ pub async fn run(
             );
         }
     }
-    let store = store::SqliteStore::open(&config.db)
+    let store = store::SqliteStore::open_with(&config.db, config.storage)
         .await
         .map_err(|source| Error::Store {
             path: config.db.clone(),
@@ -179,14 +179,13 @@ pub async fn run(
     let hub = hub::Hub::new();
     let connected = ingest::Connected::default();
     let gate = auth::gate::AgentGate::new(store.pool().clone(), connected.clone());
-    let writer = store::Writer::spawn(store.clone());
+    let writer = store::Writer::spawn(std::sync::Arc::new(store.clone()));
     let tasks = TaskTracker::new();
 
     tasks.spawn(gate.clone().watch(shutdown.clone()));
     tasks.spawn(retention::checkpoint(store.clone(), shutdown.clone()));
     tasks.spawn(retention::run(
         store.clone(),
-        config.retention,
         config.alerts.history_retention(),
         shutdown.clone(),
     ));
@@ -326,7 +325,7 @@ pub async fn run(
     let (grpc, http) = tokio::join!(grpc, http);
     tasks.close();
     tasks.wait().await;
-    store.pool().close().await;
+    store.close().await;
     grpc?;
     http?;
     tracing::info!("aggregator stopped");

@@ -1,6 +1,6 @@
-//! Background pruning of samples older than the retention period, and of
-//! resolved alerts older than the alert history's; and checkpointing of
-//! SQLite's write-ahead log.
+//! Background pruning: each tier of samples past its retention (see
+//! `store::Retention`), and resolved alerts past the alert history's; and
+//! checkpointing of SQLite's write-ahead log.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alerts::AlertHistory;
 use crate::model::now_ms;
-use crate::store::SqliteStore;
+use crate::store::{SampleStore, SqliteStore};
 
 /// How often old samples are pruned.
 const EVERY: Duration = Duration::from_secs(60);
@@ -32,13 +32,7 @@ pub async fn checkpoint(store: SqliteStore, shutdown: CancellationToken) {
     let _ = store.checkpoint().await;
 }
 
-pub async fn run(
-    store: SqliteStore,
-    retention: Duration,
-    alert_retention: Duration,
-    shutdown: CancellationToken,
-) {
-    let keep_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+pub async fn run(store: SqliteStore, alert_retention: Duration, shutdown: CancellationToken) {
     let keep_alerts_ms = i64::try_from(alert_retention.as_millis()).unwrap_or(i64::MAX);
     let history = AlertHistory::new(store.pool().clone());
     let mut ticker = tokio::time::interval(EVERY);
@@ -47,9 +41,14 @@ pub async fn run(
             () = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        match store.prune(now_ms().saturating_sub(keep_ms)).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "pruned samples past retention"),
+        match store.prune(now_ms()).await {
+            Ok(p) if p == Default::default() => {}
+            Ok(p) => tracing::info!(
+                chunks = p.chunks,
+                minute_rows = p.minute_rows,
+                hour_rows = p.hour_rows,
+                "pruned history past retention"
+            ),
             Err(e) => tracing::warn!(error = %e, "pruning failed; will retry"),
         }
         match history.prune(now_ms().saturating_sub(keep_alerts_ms)).await {

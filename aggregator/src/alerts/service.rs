@@ -5,6 +5,7 @@
 //! worth telling someone. The API reads rules, active alerts and silences
 //! through the same handle.
 
+use crate::store::SampleStore;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! `/health` and `/api/hosts`.
 
+use crate::store::SampleStore;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -1,5 +1,6 @@
 //! `/api/metrics/current` and `/api/metrics/history`.
 
+use crate::store::SampleStore;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -10,7 +11,7 @@ use super::error::{ApiError, ApiResult};
 use super::params::{parse_step, parse_time};
 use crate::model::{TimestampMs, now_ms};
 use crate::store::history::{self, Metric};
-use crate::store::{Bucket, CurrentSample};
+use crate::store::{Bucket, CurrentSample, HistoryQuery, Tier};
 
 #[derive(Debug, Deserialize)]
 pub struct HostParam {
@@ -52,6 +53,8 @@ pub struct History {
     pub from: TimestampMs,
     pub to: TimestampMs,
     pub step_ms: i64,
+    /// Which stored resolution answered: `raw`, `1m` or `1h`.
+    pub tier: Tier,
     pub buckets: Vec<Bucket>,
 }
 
@@ -93,9 +96,15 @@ pub async fn history(
         ));
     }
     require_host(&state, &host).await?;
-    let buckets = state
+    let answer = state
         .store
-        .history(&host, &metric, from, to, step_ms)
+        .history(&HistoryQuery {
+            host_id: &host,
+            metric: &metric,
+            from_ms: from,
+            to_ms: to,
+            step_ms,
+        })
         .await?;
     Ok(Json(History {
         host,
@@ -103,6 +112,7 @@ pub async fn history(
         from,
         to,
         step_ms,
-        buckets,
+        tier: answer.tier,
+        buckets: answer.buckets,
     }))
 }

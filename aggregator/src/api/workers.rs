@@ -1,6 +1,7 @@
 //! `/api/workers/status`: per host and worker group, the workers alive in
 //! the host's newest sample, the group's minimum and whether it is met.
 
+use crate::store::SampleStore;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};

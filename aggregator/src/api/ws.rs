@@ -20,6 +20,7 @@
 //! user removed) or the token is revoked, it is closed with 1008 (policy
 //! violation), so that nobody keeps reading after their access is gone.
 
+use crate::store::SampleStore;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -418,7 +419,7 @@ mod tests {
     use crate::hub::Hub;
     use crate::model::{Filesystem, HostInfo, SystemMetrics, Worker, WorkerGroup};
     use crate::store::SqliteStore;
-    use crate::store::sqlite::HostBatch;
+    use crate::store::HostBatch;
 
     type Ws = tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,

@@ -9,6 +9,7 @@
 //! `INVALID_ARGUMENT`, a message naming the field, and the batch's seq in
 //! the `fleetwatch-rejected-seq` metadata so the agent can drop it.
 
+use crate::store::SampleStore;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

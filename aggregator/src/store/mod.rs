@@ -1,21 +1,41 @@
 //! Storage of hosts and samples.
 //!
-//! - [`sqlite`] — the SQLite store (one file, WAL mode, embedded migrations):
-//!   writes, queries and retention.
+//! - [`samples`] — the [`SampleStore`] trait every backend implements, and
+//!   the records it answers with.
+//! - [`sqlite`] — the SQLite backend (one file, WAL mode, embedded migrations).
 //! - [`writer`] — one task that owns writing and folds the batches of every
 //!   connected agent into shared transactions, answering each caller once
 //!   its batch is committed.
-//! - [`history`] — the metrics a history query may ask for, and bucket sizes.
+//! - [`raw`] — the raw tier's write path, backend-neutral: open chunks per
+//!   host, the journal that makes them durable, which samples are new.
+//! - [`series`] — a sample as integers keyed by entity and field, and back;
+//!   each host's dictionary of entities (filesystems, workers, groups).
+//! - [`chunk`] — consecutive samples of a host as compressed columns.
+//! - [`rollup`] — the 1-minute and 1-hour tiers and their retention.
+//! - [`history`] — the metrics a history query may ask for, bucket sizes,
+//!   and which tier serves a query.
+//! - [`codec`] — varints and deflate.
+//! - [`config`] — the `[storage]` config section.
 
+pub mod chunk;
+pub mod codec;
+pub mod config;
 pub mod history;
+pub mod raw;
+pub mod rollup;
+pub mod samples;
+pub mod series;
 pub mod sqlite;
 pub mod writer;
 
-use serde::Serialize;
+use crate::model::Filesystem;
 
-use crate::model::{Filesystem, GroupStatus, HostInfo, SystemMetrics, TimestampMs, Worker};
-
-pub use sqlite::SqliteStore;
+pub use rollup::{Retention, Tier};
+pub use samples::{
+    Bucket, CurrentSample, GroupRecord, HistoryAnswer, HistoryQuery, HostBatch, HostRecord,
+    Pruned, SampleStore,
+};
+pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,46 +53,6 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// A host as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct HostRecord {
-    #[serde(flatten)]
-    pub info: HostInfo,
-    pub first_seen_ms: TimestampMs,
-    pub last_seen_ms: TimestampMs,
-}
-
-/// The newest sample of a host, as stored.
-#[derive(Debug, Clone, Serialize)]
-pub struct CurrentSample {
-    pub host_id: String,
-    pub timestamp_ms: TimestampMs,
-    #[serde(flatten)]
-    pub system: SystemMetrics,
-    pub memory_percent: f64,
-    pub swap_percent: f64,
-}
-
-/// A worker group's state in a host's newest sample.
-#[derive(Debug, Clone, Serialize)]
-pub struct GroupRecord {
-    #[serde(flatten)]
-    pub status: GroupStatus,
-    pub workers: Vec<Worker>,
-}
-
-/// One time bucket of a history query.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Bucket {
-    /// Start of the bucket, ms since the epoch.
-    pub t: TimestampMs,
-    pub avg: f64,
-    pub min: f64,
-    pub max: f64,
-    /// Samples that fell in the bucket.
-    pub count: i64,
-}
 
 /// Fullest filesystem of a sample, 0 when there is none.
 pub fn fullest_filesystem(filesystems: &[Filesystem]) -> f64 {

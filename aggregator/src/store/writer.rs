@@ -1,13 +1,22 @@
 //! The one task that writes samples. Every ingest stream hands its batch to
 //! the writer and waits for the commit; the writer takes every batch that is
 //! waiting and stores them all in one transaction, so a hundred agents cost
-//! one commit per round instead of a hundred.
+//! one commit per round instead of a hundred. Between rounds, and at least
+//! every second, it lets the store do its upkeep (closing the chunks of
+//! quiet hosts, bounding the write-ahead log) on the same connection, so
+//! upkeep never races a write.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::sqlite::{HostBatch, SqliteStore};
+use super::samples::{HostBatch, SampleStore};
 use super::{Result, StoreError};
-use crate::model::Sample;
+use crate::model::{Sample, now_ms};
+
+/// How often the store's upkeep runs when no batch comes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// Batches folded into one transaction at most.
 const MAX_JOBS_PER_COMMIT: usize = 512;
@@ -27,7 +36,7 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer task. It ends when every handle is dropped.
-    pub fn spawn(store: SqliteStore) -> Self {
+    pub fn spawn(store: Arc<dyn SampleStore>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         tokio::spawn(run(store, rx));
         Self { tx }
@@ -54,9 +63,21 @@ impl Writer {
     }
 }
 
-async fn run(store: SqliteStore, mut rx: mpsc::Receiver<Job>) {
+async fn run(store: Arc<dyn SampleStore>, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_JOBS_PER_COMMIT);
-    while rx.recv_many(&mut jobs, MAX_JOBS_PER_COMMIT).await > 0 {
+    let mut upkeep = tokio::time::interval(UPKEEP_EVERY);
+    upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            n = rx.recv_many(&mut jobs, MAX_JOBS_PER_COMMIT) => if n == 0 { break },
+            _ = upkeep.tick() => {
+                if let Err(e) = store.maintain(now_ms()).await {
+                    tracing::warn!(error = %e, "store upkeep failed; will retry");
+                }
+                continue;
+            }
+        }
         let (batches, dones): (Vec<HostBatch>, Vec<_>) =
             jobs.drain(..).map(|j| (j.batch, j.done)).unzip();
         match store.write_batches(&batches).await {

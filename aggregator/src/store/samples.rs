@@ -1,0 +1,158 @@
+//! The sample side of the store: hosts, their samples, history and
+//! retention, as one trait every backend implements.
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use super::Result;
+use super::history::Metric;
+use super::rollup::Tier;
+use crate::model::{GroupStatus, HostInfo, Sample, SystemMetrics, TimestampMs, Worker};
+
+/// One agent's batch, as handed to [`SampleStore::write_batches`].
+#[derive(Debug, Clone)]
+pub struct HostBatch {
+    pub host_id: String,
+    pub samples: Vec<Sample>,
+}
+
+/// A host as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostRecord {
+    #[serde(flatten)]
+    pub info: HostInfo,
+    pub first_seen_ms: TimestampMs,
+    pub last_seen_ms: TimestampMs,
+}
+
+/// The newest sample of a host, as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct CurrentSample {
+    pub host_id: String,
+    pub timestamp_ms: TimestampMs,
+    #[serde(flatten)]
+    pub system: SystemMetrics,
+    pub memory_percent: f64,
+    pub swap_percent: f64,
+}
+
+impl CurrentSample {
+    pub fn of(host_id: &str, sample: &Sample) -> Self {
+        Self {
+            host_id: host_id.to_owned(),
+            timestamp_ms: sample.timestamp_ms,
+            system: sample.system.clone(),
+            memory_percent: sample.system.memory_percent(),
+            swap_percent: sample.system.swap_percent(),
+        }
+    }
+}
+
+/// A worker group's state in a host's newest sample.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupRecord {
+    #[serde(flatten)]
+    pub status: GroupStatus,
+    pub workers: Vec<Worker>,
+}
+
+/// The worker groups of a sample, each with its workers.
+pub fn groups_of(sample: &Sample) -> Vec<GroupRecord> {
+    let mut groups: Vec<GroupRecord> = sample
+        .groups
+        .iter()
+        .map(|g| GroupRecord {
+            status: g.clone(),
+            workers: sample
+                .workers
+                .iter()
+                .filter(|w| w.group == g.name)
+                .cloned()
+                .collect(),
+        })
+        .collect();
+    groups.sort_by(|a, b| a.status.name.cmp(&b.status.name));
+    for g in &mut groups {
+        g.workers.sort_by_key(|w| w.pid);
+    }
+    groups
+}
+
+/// One time bucket of a history query.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bucket {
+    /// Start of the bucket, ms since the epoch.
+    pub t: TimestampMs,
+    pub avg: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Samples that fell in the bucket.
+    pub count: i64,
+}
+
+/// What a history query asks for.
+#[derive(Debug, Clone)]
+pub struct HistoryQuery<'a> {
+    pub host_id: &'a str,
+    pub metric: &'a Metric,
+    pub from_ms: TimestampMs,
+    pub to_ms: TimestampMs,
+    pub step_ms: i64,
+}
+
+/// A history answer and the tier that served it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryAnswer {
+    pub tier: Tier,
+    pub buckets: Vec<Bucket>,
+}
+
+/// What one pass of retention deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub chunks: u64,
+    pub minute_rows: u64,
+    pub hour_rows: u64,
+}
+
+/// Hosts and samples.
+#[async_trait]
+pub trait SampleStore: Send + Sync {
+    /// Records a host as it introduces itself; keeps its first-seen time.
+    async fn upsert_host(&self, host: &HostInfo, now_ms: TimestampMs) -> Result<()>;
+
+    /// Stores many agents' batches durably, in one transaction. Returns, per
+    /// batch and sample, whether the sample was new: a sample whose (host,
+    /// timestamp) is stored already is skipped, so a resent batch stores
+    /// nothing twice.
+    async fn write_batches(&self, batches: &[HostBatch]) -> Result<Vec<Vec<bool>>>;
+
+    /// Background upkeep between writes: closes the chunks of hosts that
+    /// went quiet and keeps the write-ahead log bounded.
+    async fn maintain(&self, now_ms: TimestampMs) -> Result<()>;
+
+    async fn hosts(&self) -> Result<Vec<HostRecord>>;
+
+    async fn host(&self, host_id: &str) -> Result<Option<HostRecord>>;
+
+    /// The newest sample of every host, or of one.
+    async fn current(&self, host_id: Option<&str>) -> Result<Vec<CurrentSample>>;
+
+    /// The worker groups of a host's newest sample, with their workers;
+    /// `None` when the host has sent no sample yet.
+    async fn worker_groups(
+        &self,
+        host_id: &str,
+    ) -> Result<Option<(TimestampMs, Vec<GroupRecord>)>>;
+
+    /// Buckets of `step_ms` (aligned to multiples of the step since the
+    /// epoch) with avg, min and max of the metric over `[from, to)`, from
+    /// the coarsest tier that gives the step.
+    async fn history(&self, query: &HistoryQuery<'_>) -> Result<HistoryAnswer>;
+
+    /// Deletes what each tier keeps no longer (see [`super::Retention`]).
+    async fn prune(&self, now_ms: TimestampMs) -> Result<Pruned>;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> bool;
+}
