@@ -263,14 +263,14 @@ impl Config {
                 d
             }
         };
-        let storage = file
-            .storage
-            .build(retention)
-            .map_err(|(key, reason)| ConfigError::Invalid {
-                origin: file_origin.to_owned(),
-                key,
-                reason,
-            })?;
+        let storage =
+            file.storage
+                .build(retention)
+                .map_err(|(key, reason)| ConfigError::Invalid {
+                    origin: file_origin.to_owned(),
+                    key,
+                    reason,
+                })?;
         let db = args.db.clone().or(file.db).unwrap_or(defaults.db);
         if db.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {

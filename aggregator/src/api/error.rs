@@ -82,6 +82,7 @@ impl IntoResponse for ApiError {
                     "internal error; see the aggregator's log".to_owned(),
                 )
             }
+            Self::Store(StoreError::Query(m)) => (StatusCode::BAD_REQUEST, m.clone()),
             Self::Store(e) => {
                 tracing::error!(error = %e, "API request failed in the store");
                 (

@@ -44,6 +44,9 @@ pub struct HistoryParams {
     pub from: Option<String>,
     pub to: Option<String>,
     pub step: Option<String>,
+    /// `raw`, `1m` or `1h`: serve from this tier rather than the coarsest
+    /// that gives the step.
+    pub tier: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -95,6 +98,25 @@ pub async fn history(
             ),
         ));
     }
+    let tier = match &params.tier {
+        None => None,
+        Some(name) => Some(Tier::parse(name).ok_or_else(|| {
+            ApiError::bad_param("tier", format!("`{name}` is not a tier: raw, 1m or 1h"))
+        })?),
+    };
+    if let Some(t) = tier
+        && t != Tier::Raw
+        && step_ms % t.step_ms() != 0
+    {
+        return Err(ApiError::bad_param(
+            "step",
+            format!(
+                "the {} tier needs a multiple of {} s",
+                t.name(),
+                t.step_ms() / 1000
+            ),
+        ));
+    }
     require_host(&state, &host).await?;
     let answer = state
         .store
@@ -104,6 +126,7 @@ pub async fn history(
             from_ms: from,
             to_ms: to,
             step_ms,
+            tier,
         })
         .await?;
     Ok(Json(History {

@@ -418,8 +418,8 @@ mod tests {
     use super::*;
     use crate::hub::Hub;
     use crate::model::{Filesystem, HostInfo, SystemMetrics, Worker, WorkerGroup};
-    use crate::store::SqliteStore;
     use crate::store::HostBatch;
+    use crate::store::SqliteStore;
 
     type Ws = tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,

@@ -199,7 +199,11 @@ pub fn choose_tier(
         let kept = i64::try_from(retention.of(t).as_millis()).unwrap_or(i64::MAX);
         from_ms >= now_ms.saturating_sub(kept)
     };
-    let candidates: Vec<Tier> = Tier::ROLLUPS.into_iter().rev().filter(|t| fits(*t)).collect();
+    let candidates: Vec<Tier> = Tier::ROLLUPS
+        .into_iter()
+        .rev()
+        .filter(|t| fits(*t))
+        .collect();
     if let Some(t) = candidates.iter().find(|t| keeps(**t)) {
         return *t;
     }

@@ -26,14 +26,16 @@ pub mod rollup;
 pub mod samples;
 pub mod series;
 pub mod sqlite;
+#[cfg(test)]
+pub(crate) mod suite;
 pub mod writer;
 
 use crate::model::Filesystem;
 
 pub use rollup::{Retention, Tier};
 pub use samples::{
-    Bucket, CurrentSample, GroupRecord, HistoryAnswer, HistoryQuery, HostBatch, HostRecord,
-    Pruned, SampleStore,
+    Bucket, CurrentSample, GroupRecord, HistoryAnswer, HistoryQuery, HostBatch, HostRecord, Pruned,
+    SampleStore,
 };
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use writer::Writer;
@@ -48,6 +50,9 @@ pub enum StoreError {
     Corrupt { table: &'static str, reason: String },
     #[error("write failed: {0}")]
     Write(String),
+    /// A query the store cannot answer as asked (the caller's mistake).
+    #[error("{0}")]
+    Query(String),
     #[error("the store's writer has stopped")]
     WriterGone,
 }

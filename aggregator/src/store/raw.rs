@@ -350,8 +350,7 @@ impl Raw {
         data: &[u8],
         marks: &HashMap<i64, u64>,
     ) -> Result<(), RawError> {
-        let entries =
-            decode_journal(data).map_err(|source| RawError::Journal { id, source })?;
+        let entries = decode_journal(data).map_err(|source| RawError::Journal { id, source })?;
         for (hk, rows) in entries {
             if marks.get(&hk).is_some_and(|m| id <= *m) {
                 continue;
@@ -500,7 +499,9 @@ mod tests {
         // Past the window: the chunk closes with both samples; the new one
         // is journaled; the old journal row may go.
         let next = batch(&[t0 + 120_000]);
-        let plan = raw.plan(&[("a", &next)], &Stored::new(), t0 + 120_000).unwrap();
+        let plan = raw
+            .plan(&[("a", &next)], &Stored::new(), t0 + 120_000)
+            .unwrap();
         assert_eq!(plan.chunks.len(), 1);
         assert_eq!(plan.chunks[0].rows.len(), 2);
         assert_eq!(plan.marks, vec![(3, id + 1, t0 + 1000)]);
@@ -528,12 +529,16 @@ mod tests {
     fn a_quiet_host_is_chunked_after_its_grace() {
         let mut raw = raw_with_host();
         let t0 = window_start(3, 120_000, 10_000_000);
-        raw.plan(&[("a", &batch(&[t0]))], &Stored::new(), t0).unwrap();
+        raw.plan(&[("a", &batch(&[t0]))], &Stored::new(), t0)
+            .unwrap();
         let idle = raw.plan(&[], &Stored::new(), t0 + 125_000).unwrap();
         assert!(idle.chunks.is_empty());
         let idle = raw.plan(&[], &Stored::new(), t0 + 130_000).unwrap();
         assert_eq!(idle.chunks.len(), 1);
         assert_eq!(idle.journal_keep_from, raw.next_journal);
-        assert!(raw.plan(&[("b", &batch(&[t0]))], &Stored::new(), t0).is_err());
+        assert!(
+            raw.plan(&[("b", &batch(&[t0]))], &Stored::new(), t0)
+                .is_err()
+        );
     }
 }

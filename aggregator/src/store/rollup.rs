@@ -48,6 +48,13 @@ impl Tier {
         }
     }
 
+    /// Parses `raw`, `1m` or `1h`.
+    pub fn parse(name: &str) -> Option<Tier> {
+        [Tier::Raw, Tier::Minute, Tier::Hour]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
+
     /// The rollup tiers, finest first.
     pub const ROLLUPS: [Tier; 2] = [Tier::Minute, Tier::Hour];
 }
@@ -133,9 +140,7 @@ pub fn accumulate(rows: &[Row], tier: Tier, into: &mut BTreeMap<TimestampMs, Buc
 /// Adds `other` into `into`.
 pub fn merge(into: &mut Bucket, other: &Bucket) {
     for (key, agg) in other {
-        into.entry(*key)
-            .and_modify(|a| a.add(agg))
-            .or_insert(*agg);
+        into.entry(*key).and_modify(|a| a.add(agg)).or_insert(*agg);
     }
 }
 

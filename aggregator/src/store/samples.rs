@@ -98,6 +98,9 @@ pub struct HistoryQuery<'a> {
     pub from_ms: TimestampMs,
     pub to_ms: TimestampMs,
     pub step_ms: i64,
+    /// Serve from this tier instead of the one [`super::history::choose_tier`]
+    /// picks. A rollup tier needs a step that is a multiple of its buckets.
+    pub tier: Option<Tier>,
 }
 
 /// A history answer and the tier that served it.
@@ -140,10 +143,8 @@ pub trait SampleStore: Send + Sync {
 
     /// The worker groups of a host's newest sample, with their workers;
     /// `None` when the host has sent no sample yet.
-    async fn worker_groups(
-        &self,
-        host_id: &str,
-    ) -> Result<Option<(TimestampMs, Vec<GroupRecord>)>>;
+    async fn worker_groups(&self, host_id: &str)
+    -> Result<Option<(TimestampMs, Vec<GroupRecord>)>>;
 
     /// Buckets of `step_ms` (aligned to multiples of the step since the
     /// epoch) with avg, min and max of the metric over `[from, to)`, from

@@ -102,7 +102,10 @@ pub fn rolled(field: u16) -> bool {
     use field::*;
     field <= DISK_MAX_PERCENT && field != UPTIME
         || (CORE..CORE + MAX_CORES).contains(&field)
-        || matches!(field, FS_USED_PERCENT | GROUP_ALIVE | WORKER_CPU | WORKER_RSS)
+        || matches!(
+            field,
+            FS_USED_PERCENT | GROUP_ALIVE | WORKER_CPU | WORKER_RSS
+        )
 }
 
 /// The stored integer of a value.
@@ -163,7 +166,8 @@ pub struct Dictionary {
 
 impl Dictionary {
     pub fn get(&self, sid: u32) -> Option<&Entity> {
-        self.entities.get(usize::try_from(sid).ok()?.checked_sub(1)?)
+        self.entities
+            .get(usize::try_from(sid).ok()?.checked_sub(1)?)
     }
 
     pub fn len(&self) -> usize {
@@ -348,7 +352,13 @@ pub fn flatten(sample: &Sample, dict: &mut Dictionary, new: &mut Vec<(u32, Entit
     }
     for fs in &s.filesystems {
         let sid = dict.filesystem(fs, new);
-        out.push((Key { sid, field: FS_TOTAL }, bytes(fs.total_bytes)));
+        out.push((
+            Key {
+                sid,
+                field: FS_TOTAL,
+            },
+            bytes(fs.total_bytes),
+        ));
         out.push((
             Key {
                 sid,
@@ -429,10 +439,7 @@ pub fn with_derived(values: &[(Key, i64)]) -> Values {
     };
     let pct = |part: i64, whole: i64| quantise(CPU, percent(unsigned(part), unsigned(whole)));
     let mut out: Values = values.to_vec();
-    out.push((
-        Key::host(MEM_PERCENT),
-        pct(get(MEM_USED), get(MEM_TOTAL)),
-    ));
+    out.push((Key::host(MEM_PERCENT), pct(get(MEM_USED), get(MEM_TOTAL))));
     out.push((
         Key::host(SWAP_PERCENT),
         pct(get(SWAP_USED), get(SWAP_TOTAL)),
@@ -448,7 +455,10 @@ pub fn with_derived(values: &[(Key, i64)]) -> Values {
         {
             let used = quantise(
                 FS_USED_PERCENT,
-                percent(unsigned(total).saturating_sub(unsigned(*available)), unsigned(total)),
+                percent(
+                    unsigned(total).saturating_sub(unsigned(*available)),
+                    unsigned(total),
+                ),
             );
             fullest = fullest.max(used);
             out.push((
@@ -665,7 +675,10 @@ pub(crate) mod tests {
         assert_eq!(new.len(), 7);
         let back = rebuild(5000, &values, &dict);
         let mut expected = s.clone();
-        expected.system.filesystems.sort_by(|a, b| a.mount_point.cmp(&b.mount_point));
+        expected
+            .system
+            .filesystems
+            .sort_by(|a, b| a.mount_point.cmp(&b.mount_point));
         expected.workers.sort_by_key(|w| w.pid);
         assert_eq!(back, expected);
         // The same identities again add nothing.
@@ -689,7 +702,11 @@ pub(crate) mod tests {
         );
         assert_eq!(new_a, new_b);
         assert_eq!(new_a.len(), 1);
-        assert!(restored.restore(99, Entity::State { name: "x".into() }).is_err());
+        assert!(
+            restored
+                .restore(99, Entity::State { name: "x".into() })
+                .is_err()
+        );
     }
 
     #[test]

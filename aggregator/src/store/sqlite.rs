@@ -12,6 +12,8 @@
 
 mod legacy;
 mod samples;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

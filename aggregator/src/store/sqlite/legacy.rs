@@ -77,7 +77,12 @@ pub(super) async fn convert(store: &SqliteStore) -> Result<()> {
             plan.marks.push((hk, 0, to));
             let mut tx = conn.begin().await?;
             write_plan_for_upgrade(&mut tx, &plan).await?;
-            for table in ["fs_samples", "worker_samples", "group_samples", "host_samples"] {
+            for table in [
+                "fs_samples",
+                "worker_samples",
+                "group_samples",
+                "host_samples",
+            ] {
                 // Audited: `table` is one of four constant names.
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "DELETE FROM {table} WHERE host_id = ? AND ts_ms >= ? AND ts_ms <= ?"
@@ -93,7 +98,12 @@ pub(super) async fn convert(store: &SqliteStore) -> Result<()> {
         }
     }
     let mut tx = conn.begin().await?;
-    for table in ["fs_samples", "worker_samples", "group_samples", "host_samples"] {
+    for table in [
+        "fs_samples",
+        "worker_samples",
+        "group_samples",
+        "host_samples",
+    ] {
         // Audited: `table` is one of four constant names.
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
             .execute(&mut *tx)
@@ -155,7 +165,10 @@ async fn read_slice(conn: &mut sqlx::SqliteConnection, host_id: &str) -> Result<
         );
     }
     let range = |sql: &'static str| {
-        sqlx::query(sql).bind(host_id.to_owned()).bind(from).bind(to)
+        sqlx::query(sql)
+            .bind(host_id.to_owned())
+            .bind(from)
+            .bind(to)
     };
     for row in range("SELECT * FROM fs_samples WHERE host_id = ? AND ts_ms BETWEEN ? AND ?")
         .fetch_all(&mut *conn)

@@ -19,8 +19,8 @@ use crate::store::history::choose_tier;
 use crate::store::raw::{HostRaw, Plan, Raw, Stored};
 use crate::store::rollup::{self, Agg, Tier};
 use crate::store::samples::{
-    Bucket, CurrentSample, GroupRecord, HistoryAnswer, HistoryQuery, HostBatch, HostRecord,
-    Pruned, SampleStore, groups_of,
+    Bucket, CurrentSample, GroupRecord, HistoryAnswer, HistoryQuery, HostBatch, HostRecord, Pruned,
+    SampleStore, groups_of,
 };
 use crate::store::series::{self, Entity, Key};
 use crate::store::{Result, StoreError};
@@ -43,11 +43,10 @@ impl SqliteStore {
     /// sample. Run at start and after a failed write.
     pub(super) async fn reload(&self) -> Result<()> {
         let mut conn = self.writer.acquire().await?;
-        let hosts = sqlx::query(
-            "SELECT host_id, hk, interval_ms, journal_mark, chunked_to_ms FROM hosts",
-        )
-        .fetch_all(&mut *conn)
-        .await?;
+        let hosts =
+            sqlx::query("SELECT host_id, hk, interval_ms, journal_mark, chunked_to_ms FROM hosts")
+                .fetch_all(&mut *conn)
+                .await?;
         let mut raw = Raw::new(1);
         let mut marks = HashMap::new();
         let mut max_mark = 0u64;
@@ -61,11 +60,8 @@ impl SqliteStore {
             raw.insert_host(row.try_get("host_id")?, host);
         }
         raw.next_journal = max_mark + 1;
-        let mut by_hk: HashMap<i64, String> = raw
-            .hosts
-            .iter()
-            .map(|(id, h)| (h.hk, id.clone()))
-            .collect();
+        let mut by_hk: HashMap<i64, String> =
+            raw.hosts.iter().map(|(id, h)| (h.hk, id.clone())).collect();
         let entities = sqlx::query("SELECT hk, sid, entity FROM entities ORDER BY hk, sid")
             .fetch_all(&mut *conn)
             .await?;
@@ -75,7 +71,9 @@ impl SqliteStore {
             let text: String = row.try_get("entity")?;
             let entity: Entity = serde_json::from_str(&text).map_err(|e| corrupt("entities", e))?;
             if let Some(host) = by_hk.get(&hk).and_then(|id| raw.hosts.get_mut(id)) {
-                host.dict.restore(sid, entity).map_err(|e| corrupt("entities", e))?;
+                host.dict
+                    .restore(sid, entity)
+                    .map_err(|e| corrupt("entities", e))?;
             }
         }
         let journal = sqlx::query("SELECT id, data FROM journal ORDER BY id")
@@ -154,7 +152,10 @@ impl SqliteStore {
         let result = async {
             let late = self.raw().late_ranges(&refs).map_err(StoreError::from)?;
             let stored = self.stored_in(&mut conn, &late).await?;
-            let plan = self.raw().plan(&refs, &stored, now).map_err(StoreError::from)?;
+            let plan = self
+                .raw()
+                .plan(&refs, &stored, now)
+                .map_err(StoreError::from)?;
             let encoded = encode_chunks(&plan).await?;
             let mut tx = conn.begin().await?;
             write_plan(&mut tx, &plan, encoded).await?;
@@ -206,13 +207,10 @@ async fn encode_chunks(plan: &Plan) -> Result<Vec<Vec<u8>>> {
         .map_err(|e| StoreError::Write(format!("chunk encoder failed: {e}")))
 }
 
-async fn write_plan(
-    tx: &mut SqliteConnection,
-    plan: &Plan,
-    encoded: Vec<Vec<u8>>,
-) -> Result<()> {
+async fn write_plan(tx: &mut SqliteConnection, plan: &Plan, encoded: Vec<Vec<u8>>) -> Result<()> {
     for part in plan.entities.chunks(ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO entities (hk, sid, entity) ");
+        let mut q =
+            QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO entities (hk, sid, entity) ");
         let mut texts = Vec::with_capacity(part.len());
         for (_, _, entity) in part {
             texts.push(serde_json::to_string(entity).map_err(|e| corrupt("entities", e))?);
@@ -316,8 +314,8 @@ async fn truncate_wal(conn: &mut SqliteConnection) {
 
 fn host_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<HostRecord> {
     let groups: String = row.try_get("worker_groups")?;
-    let worker_groups: Vec<WorkerGroupRow> =
-        serde_json::from_str(&groups).map_err(|e| corrupt("hosts", format!("worker_groups: {e}")))?;
+    let worker_groups: Vec<WorkerGroupRow> = serde_json::from_str(&groups)
+        .map_err(|e| corrupt("hosts", format!("worker_groups: {e}")))?;
     Ok(HostRecord {
         info: HostInfo {
             host_id: row.try_get("host_id")?,
@@ -450,7 +448,11 @@ impl SampleStore for SqliteStore {
         let mut hosts = rows.iter().map(host_from_row).collect::<Result<Vec<_>>>()?;
         let raw = self.raw();
         for h in &mut hosts {
-            if let Some(newest) = raw.hosts.get(&h.info.host_id).and_then(|r| r.newest.as_ref()) {
+            if let Some(newest) = raw
+                .hosts
+                .get(&h.info.host_id)
+                .and_then(|r| r.newest.as_ref())
+            {
                 h.last_seen_ms = h.last_seen_ms.max(newest.ts);
             }
         }
@@ -497,7 +499,16 @@ impl SampleStore for SqliteStore {
 
     async fn history(&self, q: &HistoryQuery<'_>) -> Result<HistoryAnswer> {
         let now = now_ms();
-        let tier = choose_tier(q.from_ms, q.step_ms, now, &self.retention);
+        let tier = q
+            .tier
+            .unwrap_or_else(|| choose_tier(q.from_ms, q.step_ms, now, &self.retention));
+        if tier != Tier::Raw && q.step_ms % tier.step_ms() != 0 {
+            return Err(StoreError::Query(format!(
+                "the {} tier needs a step that is a multiple of {} s",
+                tier.name(),
+                tier.step_ms() / 1000
+            )));
+        }
         let (hk, keys, open) = {
             let raw = self.raw();
             let Some(host) = raw.hosts.get(q.host_id) else {
