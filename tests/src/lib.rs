@@ -652,16 +652,20 @@ pub fn sample(ts: i64, cpu: f64) -> wire::Sample {
     }
 }
 
-/// How many host samples, worker rows and distinct timestamps the database
-/// holds for `host`.
+/// Every sample the database holds for `host`, oldest first; a sample
+/// stored twice appears twice.
+pub async fn stored_samples(
+    pool: &sqlx::SqlitePool,
+    host: &str,
+) -> Result<Vec<fleetwatch_aggregator::model::Sample>> {
+    let mut conn = pool.acquire().await?;
+    Ok(fleetwatch_aggregator::store::sqlite::inspect::samples_in(&mut conn, host).await?)
+}
+
+/// How many host samples and worker observations the database holds for
+/// `host`.
 pub async fn stored_counts(pool: &sqlx::SqlitePool, host: &str) -> Result<(i64, i64)> {
-    let samples: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM host_samples WHERE host_id = ?")
-        .bind(host)
-        .fetch_one(pool)
-        .await?;
-    let workers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM worker_samples WHERE host_id = ?")
-        .bind(host)
-        .fetch_one(pool)
-        .await?;
-    Ok((samples, workers))
+    let samples = stored_samples(pool, host).await?;
+    let workers = samples.iter().map(|s| s.workers.len()).sum::<usize>();
+    Ok((i64::try_from(samples.len())?, i64::try_from(workers)?))
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`samples`] — hosts and samples: the raw tier's chunks and journal,
 //!   the rollup tiers, history and retention.
+//! - [`inspect`] — a host's stored samples read from a database file.
 //! - [`legacy`] — moves samples stored by the first schema (a row per
 //!   value) into chunks on the first start after an upgrade.
 //!
@@ -10,6 +11,7 @@
 //! so that readers never hold up a commit (nor a commit the readers); and
 //! `pool` for everything else.
 
+pub mod inspect;
 mod legacy;
 mod samples;
 #[cfg(test)]
