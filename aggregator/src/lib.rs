@@ -164,11 +164,8 @@ pub async fn run(
             path: config.db.clone(),
             source,
         })?;
-    auth::agents::sync_config_token(store.pool(), config.agent_token.as_deref(), model::now_ms())
-        .await?;
-    if let Some(secret) =
-        auth::agents::enrollment(store.pool(), &config.db, model::now_ms()).await?
-    {
+    auth::agents::sync_config_token(&store, config.agent_token.as_deref(), model::now_ms()).await?;
+    if let Some(secret) = auth::agents::enrollment(&store, &config.db, model::now_ms()).await? {
         let addr = listeners.grpc.local_addr().unwrap_or(config.grpc_listen);
         let fingerprint = server_tls.as_ref().map(|t| t.fingerprint.as_str());
         tracing::info!(
@@ -178,7 +175,7 @@ pub async fn run(
     }
     let hub = hub::Hub::new();
     let connected = ingest::Connected::default();
-    let gate = auth::gate::AgentGate::new(store.pool().clone(), connected.clone());
+    let gate = auth::gate::AgentGate::new(std::sync::Arc::new(store.clone()), connected.clone());
     let writer = store::Writer::spawn(store.clone());
     let tasks = TaskTracker::new();
 
@@ -326,7 +323,7 @@ pub async fn run(
     let (grpc, http) = tokio::join!(grpc, http);
     tasks.close();
     tasks.wait().await;
-    store.pool().close().await;
+    store.close().await;
     grpc?;
     http?;
     tracing::info!("aggregator stopped");

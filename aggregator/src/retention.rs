@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::alerts::AlertHistory;
 use crate::model::now_ms;
-use crate::store::SqliteStore;
+use crate::store::{AlertStore, SqliteStore};
 
 /// How often old samples are pruned.
 const EVERY: Duration = Duration::from_secs(60);
@@ -40,7 +39,6 @@ pub async fn run(
 ) {
     let keep_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
     let keep_alerts_ms = i64::try_from(alert_retention.as_millis()).unwrap_or(i64::MAX);
-    let history = AlertHistory::new(store.pool().clone());
     let mut ticker = tokio::time::interval(EVERY);
     loop {
         tokio::select! {
@@ -52,7 +50,10 @@ pub async fn run(
             Ok(deleted) => tracing::info!(deleted, "pruned samples past retention"),
             Err(e) => tracing::warn!(error = %e, "pruning failed; will retry"),
         }
-        match history.prune(now_ms().saturating_sub(keep_alerts_ms)).await {
+        match store
+            .prune_resolved(now_ms().saturating_sub(keep_alerts_ms))
+            .await
+        {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "pruned resolved alerts past retention"),
             Err(e) => tracing::warn!(error = %e, "pruning alert history failed; will retry"),

@@ -1,21 +1,40 @@
-//! Storage of hosts and samples.
+//! Storage: the one owner of every query. Nothing outside this module
+//! holds a pool or writes SQL; callers use [`SqliteStore`] through its
+//! methods (samples and hosts) and the per-family traits below, which a
+//! second backend implements too.
 //!
 //! - [`sqlite`] — the SQLite store (one file, WAL mode, embedded migrations):
-//!   writes, queries and retention.
+//!   writes, queries and retention, and in its children the implementation
+//!   of each family's trait.
+//! - [`agent_tokens`] — [`AgentTokenStore`]: agent tokens and host ownership.
+//! - [`users`] — [`UserStore`]: dashboard users and their password hashes.
+//! - [`sessions`] — [`SessionStore`]: dashboard sessions.
+//! - [`api_tokens`] — [`ApiTokenStore`]: API tokens for scripts.
+//! - [`alerts`] — [`AlertStore`]: alert history and silences.
 //! - [`writer`] — one task that owns writing and folds the batches of every
 //!   connected agent into shared transactions, answering each caller once
 //!   its batch is committed.
 //! - [`history`] — the metrics a history query may ask for, and bucket sizes.
 
+pub mod agent_tokens;
+pub mod alerts;
+pub mod api_tokens;
 pub mod history;
+pub mod sessions;
 pub mod sqlite;
+pub mod users;
 pub mod writer;
 
 use serde::Serialize;
 
 use crate::model::{Filesystem, GroupStatus, HostInfo, SystemMetrics, TimestampMs, Worker};
 
+pub use agent_tokens::AgentTokenStore;
+pub use alerts::AlertStore;
+pub use api_tokens::ApiTokenStore;
+pub use sessions::SessionStore;
 pub use sqlite::SqliteStore;
+pub use users::UserStore;
 pub use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,13 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
+mod agent_tokens;
+mod alerts;
+mod api_tokens;
+mod secrets;
+mod sessions;
+mod users;
+
 use super::history::Metric;
 use super::{Bucket, CurrentSample, GroupRecord, HostRecord, Result, StoreError};
 use crate::model::{
@@ -350,10 +357,16 @@ impl SqliteStore {
         Ok(deleted)
     }
 
-    /// The underlying pool, for the parts of the aggregator that keep their
-    /// own tables (alert history).
-    pub fn pool(&self) -> &SqlitePool {
+    /// The underlying pool, for the query families in this module's
+    /// children (users, tokens, alerts); nothing outside the store holds it.
+    fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Closes every connection, waiting for those in use; for shutdown and
+    /// the administration commands.
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 }
 
