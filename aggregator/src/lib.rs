@@ -4,13 +4,17 @@
 //! - [`config`] — defaults, TOML file, environment and flags.
 //! - [`ingest`] — the gRPC edge; validates and converts wire messages.
 //! - [`model`] — the aggregator's domain types.
-//! - [`store`] — SQLite storage and the batching writer.
+//! - [`store`] — the one owner of every query: samples and hosts, alert
+//!   history and silences, agent tokens, users, sessions and API tokens,
+//!   behind a trait per family; SQLite storage and the batching writer.
 //! - [`hub`] — live fan-out of stored samples and host changes.
 //! - [`alerts`] — alert rules and their evaluation.
 //! - [`api`] — the HTTP API.
-//! - [`retention`] — background pruning.
+//! - [`retention`] — background pruning (through the store) and WAL
+//!   checkpoints.
 //! - [`tls`] — rustls for both listeners, self-signed certificates.
-//! - [`auth`] — agent tokens, users, sessions and API tokens.
+//! - [`auth`] — agent tokens, users, sessions and API tokens: secrets,
+//!   passwords and policy; their rows are the store's.
 //! - [`admin`] — the `token`, `host` and `user` commands.
 //!
 //! [`run`] starts everything on listeners the caller bound, so tests can

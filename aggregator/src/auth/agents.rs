@@ -1,6 +1,7 @@
-//! Agent tokens in the database: creating, listing and revoking them, the
-//! enrollment token an aggregator makes for itself, and which token owns
-//! which host id.
+//! Agent tokens: creating, listing and revoking them, the enrollment token
+//! an aggregator makes for itself, and which token owns which host id. The
+//! rules live here (names, reserved names, secrets and their hashes); the
+//! rows are kept by the store through [`AgentTokenStore`].
 
 use std::path::{Path, PathBuf};
 
@@ -249,20 +250,19 @@ mod tests {
     #[tokio::test]
     async fn tokens_are_found_by_secret_and_revoked_for_good() {
         let store = SqliteStore::in_memory().await.unwrap();
-        let store = &store;
-        let new = create(store, "web-1", Some("web-1"), 10).await.unwrap();
+        let new = create(&store, "web-1", Some("web-1"), 10).await.unwrap();
         assert!(new.secret.starts_with(PREFIX));
-        let found = lookup(store, &new.secret).await.unwrap().unwrap();
+        let found = lookup(&store, &new.secret).await.unwrap().unwrap();
         assert_eq!(found, new.token);
-        assert_eq!(lookup(store, "fwa_nope").await.unwrap(), None);
+        assert_eq!(lookup(&store, "fwa_nope").await.unwrap(), None);
         assert!(matches!(
-            create(store, "web-1", None, 11).await,
+            create(&store, "web-1", None, 11).await,
             Err(TokenError::NameTaken(_))
         ));
-        let revoked = revoke(store, "web-1", 20).await.unwrap();
+        let revoked = revoke(&store, "web-1", 20).await.unwrap();
         assert_eq!(revoked.revoked_ms, Some(20));
         assert_eq!(
-            revoke(store, "web-1", 30).await.unwrap().revoked_ms,
+            revoke(&store, "web-1", 30).await.unwrap().revoked_ms,
             Some(20)
         );
         assert_eq!(
@@ -270,7 +270,7 @@ mod tests {
             vec![new.token.id]
         );
         assert!(matches!(
-            revoke(store, "nope", 30).await,
+            revoke(&store, "nope", 30).await,
             Err(TokenError::NoSuchToken(_))
         ));
     }
@@ -278,16 +278,15 @@ mod tests {
     #[tokio::test]
     async fn a_token_made_for_a_host_owns_it_from_the_start() {
         let store = SqliteStore::in_memory().await.unwrap();
-        let store = &store;
-        let any = create(store, "any", None, 1).await.unwrap().token;
-        let bound = create(store, "db-1", Some("db-1"), 2).await.unwrap();
+        let any = create(&store, "any", None, 1).await.unwrap().token;
+        let bound = create(&store, "db-1", Some("db-1"), 2).await.unwrap();
         assert_eq!(bound.host_owned_by, None);
         assert_eq!(
             store.claim_host("db-1", any.id, 3).await.unwrap(),
             Claim::OwnedBy("db-1".into())
         );
         // Made for a host another token owns: it says so, and owns nothing.
-        let second = create(store, "db-1-new", Some("db-1"), 4).await.unwrap();
+        let second = create(&store, "db-1-new", Some("db-1"), 4).await.unwrap();
         assert_eq!(second.host_owned_by.as_deref(), Some("db-1"));
         assert_eq!(store.host_owners().await.unwrap()[0].token, "db-1");
     }
@@ -295,23 +294,22 @@ mod tests {
     #[tokio::test]
     async fn the_first_token_owns_a_host_until_reassigned() {
         let store = SqliteStore::in_memory().await.unwrap();
-        let store = &store;
-        let a = create(store, "a", None, 1).await.unwrap().token;
-        let b = create(store, "b", None, 1).await.unwrap().token;
+        let a = create(&store, "a", None, 1).await.unwrap().token;
+        let b = create(&store, "b", None, 1).await.unwrap().token;
         assert_eq!(store.claim_host("h", a.id, 2).await.unwrap(), Claim::Owned);
         assert_eq!(store.claim_host("h", a.id, 3).await.unwrap(), Claim::Owned);
         assert_eq!(
             store.claim_host("h", b.id, 4).await.unwrap(),
             Claim::OwnedBy("a".into())
         );
-        reassign_host(store, "h", "b", 5).await.unwrap();
+        reassign_host(&store, "h", "b", 5).await.unwrap();
         assert_eq!(store.claim_host("h", b.id, 6).await.unwrap(), Claim::Owned);
         let owners = store.host_owners().await.unwrap();
         assert_eq!(owners.len(), 1);
         assert_eq!(owners[0].token, "b");
-        revoke(store, "a", 7).await.unwrap();
+        revoke(&store, "a", 7).await.unwrap();
         assert!(matches!(
-            reassign_host(store, "h", "a", 8).await,
+            reassign_host(&store, "h", "a", 8).await,
             Err(TokenError::Revoked(_))
         ));
     }
@@ -321,8 +319,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("fw.db");
         let store = SqliteStore::open(&db).await.unwrap();
-        let store = &store;
-        let secret = enrollment(store, &db, 1).await.unwrap().unwrap();
+        let secret = enrollment(&store, &db, 1).await.unwrap().unwrap();
         let file = std::fs::read_to_string(enrollment_file(&db)).unwrap();
         assert_eq!(file.trim(), secret);
         use std::os::unix::fs::PermissionsExt;
@@ -332,37 +329,36 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o077, 0, "enrollment token readable by others");
         // Printed again on the next start, not replaced.
-        assert_eq!(enrollment(store, &db, 2).await.unwrap(), Some(secret));
-        revoke(store, ENROLLMENT, 3).await.unwrap();
-        assert_eq!(enrollment(store, &db, 4).await.unwrap(), None);
-        assert_eq!(list(store).await.unwrap().len(), 1);
+        assert_eq!(enrollment(&store, &db, 2).await.unwrap(), Some(secret));
+        revoke(&store, ENROLLMENT, 3).await.unwrap();
+        assert_eq!(enrollment(&store, &db, 4).await.unwrap(), None);
+        assert_eq!(list(&store).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
     async fn config_token_follows_the_config() {
         let store = SqliteStore::in_memory().await.unwrap();
-        let store = &store;
-        sync_config_token(store, None, 1).await.unwrap();
-        assert!(list(store).await.unwrap().is_empty());
-        sync_config_token(store, Some("fwa_one"), 1).await.unwrap();
-        let first = lookup(store, "fwa_one").await.unwrap().unwrap();
-        sync_config_token(store, Some("fwa_two"), 2).await.unwrap();
-        assert_eq!(lookup(store, "fwa_one").await.unwrap(), None);
-        let second = lookup(store, "fwa_two").await.unwrap().unwrap();
+        sync_config_token(&store, None, 1).await.unwrap();
+        assert!(list(&store).await.unwrap().is_empty());
+        sync_config_token(&store, Some("fwa_one"), 1).await.unwrap();
+        let first = lookup(&store, "fwa_one").await.unwrap().unwrap();
+        sync_config_token(&store, Some("fwa_two"), 2).await.unwrap();
+        assert_eq!(lookup(&store, "fwa_one").await.unwrap(), None);
+        let second = lookup(&store, "fwa_two").await.unwrap().unwrap();
         assert_eq!(first.id, second.id);
         assert_eq!(second.name, FROM_CONFIG);
         // Taken out of the config: revoked. Put back: in force again.
-        sync_config_token(store, None, 3).await.unwrap();
+        sync_config_token(&store, None, 3).await.unwrap();
         assert!(
-            lookup(store, "fwa_two")
+            lookup(&store, "fwa_two")
                 .await
                 .unwrap()
                 .unwrap()
                 .is_revoked()
         );
-        sync_config_token(store, Some("fwa_two"), 4).await.unwrap();
+        sync_config_token(&store, Some("fwa_two"), 4).await.unwrap();
         assert!(
-            !lookup(store, "fwa_two")
+            !lookup(&store, "fwa_two")
                 .await
                 .unwrap()
                 .unwrap()
@@ -371,7 +367,7 @@ mod tests {
         // Nobody else may make a token by these names.
         for name in [FROM_CONFIG, ENROLLMENT] {
             assert!(matches!(
-                create(store, name, None, 5).await,
+                create(&store, name, None, 5).await,
                 Err(TokenError::Reserved(_))
             ));
         }
