@@ -76,3 +76,83 @@ impl AlertHistory {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::Severity;
+    use crate::store::SqliteStore;
+    use crate::store::alerts::AlertFilter;
+
+    fn change(from: AlertState, to: AlertState, severity: Severity, at_ms: i64) -> Transition {
+        Transition {
+            rule: "cpu".into(),
+            host_id: "web-1".into(),
+            scope: String::new(),
+            from,
+            to,
+            severity,
+            previous_severity: None,
+            value: 95.0,
+            threshold: 90.0,
+            peak: 95.0,
+            started_at_ms: 1_000,
+            at_ms,
+            silenced: false,
+            notify: true,
+            message: "CPU 95% >= 90% on web-1".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn only_firing_is_history_and_open_rows_come_back_as_instances() {
+        use AlertState::{Firing, Inactive, Pending, Resolved};
+        let store = SqliteStore::in_memory().await.unwrap();
+        let history = AlertHistory::new(Arc::new(store.clone()));
+        let warning = Severity::Warning;
+        assert_eq!(
+            history
+                .record(&change(Inactive, Pending, warning, 1_000))
+                .await
+                .unwrap(),
+            None,
+            "pending is not history"
+        );
+        assert!(history.open().await.unwrap().is_empty());
+
+        let id = history
+            .record(&change(Pending, Firing, warning, 2_000))
+            .await
+            .unwrap()
+            .unwrap();
+        let escalated = change(Firing, Firing, Severity::Critical, 3_000);
+        assert_eq!(history.record(&escalated).await.unwrap(), Some(id));
+        let open = history.open().await.unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(
+            (open[0].state, open[0].severity, open[0].started_at_ms),
+            (Firing, Severity::Critical, 1_000)
+        );
+
+        let resolved = change(Firing, Resolved, Severity::Critical, 4_000);
+        assert_eq!(history.record(&resolved).await.unwrap(), Some(id));
+        assert!(history.open().await.unwrap().is_empty());
+        let filter = AlertFilter {
+            limit: 10,
+            ..AlertFilter::default()
+        };
+        let rows = history.store().alerts(&filter).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].state, rows[0].ended_at_ms),
+            (Resolved, Some(4_000))
+        );
+        assert_eq!(
+            history
+                .record(&change(Pending, Inactive, warning, 5_000))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+}
