@@ -100,3 +100,39 @@ pub fn fullest_filesystem(filesystems: &[Filesystem]) -> f64 {
         .map(Filesystem::used_percent)
         .fold(0.0, f64::max)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    /// Every `.rs` file under `dir`, recursively.
+    fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// The store owns every query: a second backend must be able to take
+    /// over all of them, so no other module may reach the database itself.
+    #[test]
+    fn nothing_outside_the_store_touches_the_database() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        assert!(files.len() > 20, "found only {files:?}");
+        let offenders: Vec<_> = files
+            .iter()
+            .filter(|f| !f.starts_with(src.join("store")))
+            .filter(|f| {
+                let text = std::fs::read_to_string(f).unwrap();
+                text.contains("sqlx") || text.contains(".pool()")
+            })
+            .collect();
+        assert!(offenders.is_empty(), "SQL outside store/: {offenders:?}");
+    }
+}
