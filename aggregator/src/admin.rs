@@ -11,7 +11,7 @@ use crate::Config;
 use crate::auth::agents;
 use crate::config::Command;
 use crate::model::now_ms;
-use crate::store::SqliteStore;
+use crate::store::{AgentTokenStore, SqliteStore};
 
 /// `fleetwatch-aggregator token …`
 #[derive(Debug, Subcommand)]
@@ -80,13 +80,12 @@ async fn agent_command(
     let store = SqliteStore::open(&config.db)
         .await
         .with_context(|| format!("cannot open the database {}", config.db.display()))?;
-    let pool = store.pool();
     match command {
         AgentCommand::Token(TokenCommand::Add { name, host }) => {
             if let Some(host) = host {
                 crate::ingest::convert::check_id("--host", host, 128)?;
             }
-            let new = agents::create(pool, name, host.as_deref(), now_ms()).await?;
+            let new = agents::create(&store, name, host.as_deref(), now_ms()).await?;
             writeln!(out, "{}", new.secret)?;
             if let (Some(host), Some(owner)) = (host, &new.host_owned_by) {
                 eprintln!(
@@ -104,7 +103,7 @@ async fn agent_command(
         }
         AgentCommand::Token(TokenCommand::List) => {
             writeln!(out, "NAME\tHOST\tCREATED\tLAST USED\tREVOKED\tHOSTS OWNED")?;
-            for agents::Listed { token: t, hosts } in agents::list(pool).await? {
+            for agents::Listed { token: t, hosts } in agents::list(&store).await? {
                 let owned = hosts.len();
                 writeln!(
                     out,
@@ -118,7 +117,7 @@ async fn agent_command(
             }
         }
         AgentCommand::Token(TokenCommand::Revoke { name }) => {
-            let token = agents::revoke(pool, name, now_ms()).await?;
+            let token = agents::revoke(&store, name, now_ms()).await?;
             writeln!(
                 out,
                 "agent token `{}` revoked at {}",
@@ -128,7 +127,7 @@ async fn agent_command(
         }
         AgentCommand::Host(HostCommand::List) => {
             writeln!(out, "HOST\tTOKEN\tSINCE")?;
-            for o in agents::owners(pool).await? {
+            for o in store.host_owners().await? {
                 writeln!(
                     out,
                     "{}\t{}\t{}",
@@ -140,11 +139,11 @@ async fn agent_command(
         }
         AgentCommand::Host(HostCommand::Reassign { host_id, token }) => {
             crate::ingest::convert::check_id("host id", host_id, 128)?;
-            agents::reassign_host(pool, host_id, token, now_ms()).await?;
+            agents::reassign_host(&store, host_id, token, now_ms()).await?;
             writeln!(out, "host `{host_id}` now belongs to agent token `{token}`")?;
         }
     }
-    store.pool().close().await;
+    store.close().await;
     Ok(())
 }
 

@@ -4,13 +4,17 @@
 //! - [`config`] — defaults, TOML file, environment and flags.
 //! - [`ingest`] — the gRPC edge; validates and converts wire messages.
 //! - [`model`] — the aggregator's domain types.
-//! - [`store`] — SQLite storage and the batching writer.
+//! - [`store`] — the one owner of every query: samples and hosts, alert
+//!   history and silences, agent tokens, users, sessions and API tokens,
+//!   behind a trait per family; SQLite storage and the batching writer.
 //! - [`hub`] — live fan-out of stored samples and host changes.
 //! - [`alerts`] — alert rules and their evaluation.
 //! - [`api`] — the HTTP API.
-//! - [`retention`] — background pruning.
+//! - [`retention`] — background pruning (through the store) and WAL
+//!   checkpoints.
 //! - [`tls`] — rustls for both listeners, self-signed certificates.
-//! - [`auth`] — agent tokens, users, sessions and API tokens.
+//! - [`auth`] — agent tokens, users, sessions and API tokens: secrets,
+//!   passwords and policy; their rows are the store's.
 //! - [`admin`] — the `token`, `host` and `user` commands.
 //!
 //! [`run`] starts everything on listeners the caller bound, so tests can
@@ -164,11 +168,8 @@ pub async fn run(
             path: config.db.clone(),
             source,
         })?;
-    auth::agents::sync_config_token(store.pool(), config.agent_token.as_deref(), model::now_ms())
-        .await?;
-    if let Some(secret) =
-        auth::agents::enrollment(store.pool(), &config.db, model::now_ms()).await?
-    {
+    auth::agents::sync_config_token(&store, config.agent_token.as_deref(), model::now_ms()).await?;
+    if let Some(secret) = auth::agents::enrollment(&store, &config.db, model::now_ms()).await? {
         let addr = listeners.grpc.local_addr().unwrap_or(config.grpc_listen);
         let fingerprint = server_tls.as_ref().map(|t| t.fingerprint.as_str());
         tracing::info!(
@@ -178,7 +179,7 @@ pub async fn run(
     }
     let hub = hub::Hub::new();
     let connected = ingest::Connected::default();
-    let gate = auth::gate::AgentGate::new(store.pool().clone(), connected.clone());
+    let gate = auth::gate::AgentGate::new(std::sync::Arc::new(store.clone()), connected.clone());
     let writer = store::Writer::spawn(std::sync::Arc::new(store.clone()));
     let tasks = TaskTracker::new();
 

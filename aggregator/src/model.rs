@@ -1,8 +1,10 @@
 //! The aggregator's own domain types: what a host, a sample and a worker are
 //! once they have passed validation at the ingest edge. Wire types never get
 //! past `ingest::convert`; the store, the hub and the API work with these.
+//! Also the small types that both the store and a feature hold: an alert's
+//! severity and state, a silence, and the role of a user or API token.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch.
 pub type TimestampMs = i64;
@@ -124,5 +126,79 @@ pub fn percent(part: u64, whole: u64) -> f64 {
         0.0
     } else {
         part as f64 * 100.0 / whole as f64
+    }
+}
+
+/// How bad a firing alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+/// Where an alert instance is. `Inactive` and `Resolved` are only ever seen
+/// in transitions: the engine keeps no state for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    Inactive,
+    Pending,
+    Firing,
+    Resolved,
+}
+
+/// One silence. Every matcher that is set must match (globs allowed); at
+/// least one must be set. `pool` matches only alerts of worker rules. The
+/// matching itself is in `alerts::silence`; the store keeps silences.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Silence {
+    /// Assigned by `Engine::silence`; ignored on input.
+    #[serde(default)]
+    pub id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Host id or hostname.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    pub expires_at_ms: TimestampMs,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// What an authenticated user or API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything `read` may, and changes: silences, rules, tokens, commands.
+    Admin,
+    /// The dashboard, REST API and WebSocket, read-only.
+    Read,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Read => "read",
+        }
+    }
+
+    /// The stored form back; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "admin" => Some(Self::Admin),
+            "read" => Some(Self::Read),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::alerts::AlertHistory;
 use crate::model::now_ms;
-use crate::store::{SampleStore, SqliteStore};
+use crate::store::{AlertStore, SampleStore, SqliteStore};
 
 /// How often old samples are pruned.
 const EVERY: Duration = Duration::from_secs(60);
@@ -34,7 +33,6 @@ pub async fn checkpoint(store: SqliteStore, shutdown: CancellationToken) {
 
 pub async fn run(store: SqliteStore, alert_retention: Duration, shutdown: CancellationToken) {
     let keep_alerts_ms = i64::try_from(alert_retention.as_millis()).unwrap_or(i64::MAX);
-    let history = AlertHistory::new(store.pool().clone());
     let mut ticker = tokio::time::interval(EVERY);
     loop {
         tokio::select! {
@@ -51,7 +49,10 @@ pub async fn run(store: SqliteStore, alert_retention: Duration, shutdown: Cancel
             ),
             Err(e) => tracing::warn!(error = %e, "pruning failed; will retry"),
         }
-        match history.prune(now_ms().saturating_sub(keep_alerts_ms)).await {
+        match store
+            .prune_resolved(now_ms().saturating_sub(keep_alerts_ms))
+            .await
+        {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "pruned resolved alerts past retention"),
             Err(e) => tracing::warn!(error = %e, "pruning alert history failed; will retry"),

@@ -192,8 +192,8 @@ impl Aggregator {
     /// `fleetwatch-aggregator user add` does.
     pub async fn add_user(&self, name: &str, password: &str, role: Role) -> Result<()> {
         let store = fleetwatch_aggregator::store::SqliteStore::open(&self.db).await?;
-        fleetwatch_aggregator::auth::users::add(store.pool(), name, password, role).await?;
-        store.pool().close().await;
+        fleetwatch_aggregator::auth::users::add(&store, name, password, role).await?;
+        store.close().await;
         Ok(())
     }
 
@@ -201,9 +201,8 @@ impl Aggregator {
     /// and returns its secret.
     pub async fn api_token(&self, name: &str, role: Role) -> Result<String> {
         let store = fleetwatch_aggregator::store::SqliteStore::open(&self.db).await?;
-        let (_, secret) =
-            fleetwatch_aggregator::auth::api_tokens::add(store.pool(), name, role).await?;
-        store.pool().close().await;
+        let (_, secret) = fleetwatch_aggregator::auth::api_tokens::add(&store, name, role).await?;
+        store.close().await;
         Ok(secret)
     }
 

@@ -85,7 +85,7 @@ async fn writes_need_an_admin_even_with_open_reads() -> Result<()> {
 
     // A revoked token is refused, never taken for an anonymous reader.
     let store = fleetwatch_aggregator::store::SqliteStore::open(&agg.db).await?;
-    fleetwatch_aggregator::auth::api_tokens::revoke(store.pool(), "deploy-bot").await?;
+    fleetwatch_aggregator::auth::api_tokens::revoke(&store, "deploy-bot").await?;
     let delete = client.delete(agg.url(&format!("/api/silences/{id}")));
     let (status, _, body) = send(delete.bearer_auth(&admin)).await?;
     assert_eq!(status, 401);
@@ -100,7 +100,7 @@ async fn writes_need_an_admin_even_with_open_reads() -> Result<()> {
         assert_eq!(status, 401, "{bad}");
         error_of(401, &body);
     }
-    store.pool().close().await;
+    store.close().await;
     agg.stop().await
 }
 
@@ -595,8 +595,8 @@ async fn open_websockets_close_when_access_ends() -> Result<()> {
     let bearer = format!("Bearer {token}");
     let revoke = async {
         let store = fleetwatch_aggregator::store::SqliteStore::open(&agg.db).await?;
-        fleetwatch_aggregator::auth::api_tokens::revoke(store.pool(), "dashboard-kiosk").await?;
-        store.pool().close().await;
+        fleetwatch_aggregator::auth::api_tokens::revoke(&store, "dashboard-kiosk").await?;
+        store.close().await;
         Ok(())
     };
     let code = ws_closed_code(&agg, &[("authorization", &bearer)], revoke, within).await?;

@@ -8,16 +8,7 @@ use super::measure::{Reading, format_value, subject};
 use super::rules::{Rule, Severity};
 use crate::model::TimestampMs;
 
-/// Where an alert instance is. `Inactive` and `Resolved` are only ever seen
-/// in transitions: the engine keeps no state for them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertState {
-    Inactive,
-    Pending,
-    Firing,
-    Resolved,
-}
+pub use crate::model::AlertState;
 
 /// A pending or firing alert, as the API lists it and as `Engine::restore`
 /// takes it back after a restart.

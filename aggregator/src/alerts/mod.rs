@@ -10,7 +10,8 @@
 //!   hysteresis) and the `Transition` records.
 //! - [`threshold`] — threshold values: numbers, `min_alive`, `N intervals`.
 //! - [`silence`] — silences that mark transitions as not to be notified.
-//! - [`history`] — alert history and silences in SQLite.
+//! - [`history`] — which transitions are alert history; the rows and the
+//!   silences are kept by the store (`store::AlertStore`).
 //! - [`service`] — the task that owns the engine: feeds it samples and
 //!   ticks, records, publishes and notifies its transitions.
 //! - [`notify`] — webhook receivers, retries, repeats.
@@ -33,9 +34,10 @@ pub mod service;
 pub mod silence;
 pub mod threshold;
 
+pub use crate::store::alerts::{AlertFilter, AlertRecord};
 pub use defaults::{AlertsConfig, RuleOverride, builtin_rules};
 pub use engine::Engine;
-pub use history::{AlertFilter, AlertHistory, AlertRecord};
+pub use history::AlertHistory;
 pub use instance::{AlertInstance, AlertState, Transition};
 pub use rules::{Comparison, Metric, Rule, RuleError, Severity};
 pub use service::{AlertEvent, Alerts, AlertsError};

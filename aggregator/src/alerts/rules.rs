@@ -100,13 +100,7 @@ impl fmt::Display for Comparison {
     }
 }
 
-/// How bad a firing alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Warning,
-    Critical,
-}
+pub use crate::model::Severity;
 
 /// One alert rule. In TOML (`[[alerts.rules]]`):
 ///

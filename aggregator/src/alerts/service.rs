@@ -121,10 +121,10 @@ impl Alerts {
         shutdown: CancellationToken,
         tasks: &tokio_util::task::TaskTracker,
     ) -> Result<Self, AlertsError> {
-        let history = AlertHistory::new(parts.store.pool().clone());
+        let history = AlertHistory::new(Arc::new(parts.store.clone()));
         let now = now_ms();
         let mut engine = Engine::new(parts.rules);
-        for silence in history.silences(now).await? {
+        for silence in history.store().silences(now).await? {
             engine.silence(silence, now)?;
         }
         // Hosts that never come back must still be reported offline.
@@ -174,10 +174,6 @@ impl Alerts {
         self.engine().active(now_ms())
     }
 
-    pub fn history(&self) -> &AlertHistory {
-        &self.history
-    }
-
     pub fn silences(&self) -> Vec<Silence> {
         self.engine().silences(now_ms())
     }
@@ -188,13 +184,13 @@ impl Alerts {
         silence.id = 0;
         let id = self.engine().silence(silence.clone(), now)?;
         silence.id = id;
-        self.history.save_silence(&silence, now).await?;
+        self.history.store().save_silence(&silence, now).await?;
         Ok(silence)
     }
 
     pub async fn unsilence(&self, id: u64) -> Result<bool, AlertsError> {
         let known = self.engine().unsilence(id);
-        let stored = self.history.delete_silence(id).await?;
+        let stored = self.history.store().delete_silence(id).await?;
         Ok(known || stored)
     }
 }

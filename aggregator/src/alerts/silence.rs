@@ -2,30 +2,10 @@
 //! rule, a host and/or a pool until an expiry time. Silenced alerts still
 //! change state and are recorded; they are only not notified.
 
-use serde::{Deserialize, Serialize};
-
 use super::rules::glob_match;
 use crate::model::TimestampMs;
 
-/// One silence. Every matcher that is set must match (globs allowed); at
-/// least one must be set. `pool` matches only alerts of worker rules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Silence {
-    /// Assigned by `Engine::silence`; ignored on input.
-    #[serde(default)]
-    pub id: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
-    /// Host id or hostname.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pool: Option<String>,
-    pub expires_at_ms: TimestampMs,
-    #[serde(default)]
-    pub comment: String,
-}
+pub use crate::model::Silence;
 
 /// A silence that cannot be added.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

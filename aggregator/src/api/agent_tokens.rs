@@ -46,16 +46,14 @@ fn api_error(e: TokenError) -> ApiError {
         TokenError::NoSuchToken(_) => ApiError::NotFound(e.to_string()),
         TokenError::InvalidName { .. } => ApiError::bad_param("name", e),
         TokenError::Revoked(_) | TokenError::Reserved(_) => ApiError::Conflict(e.to_string()),
-        TokenError::Db(_) | TokenError::Random(_) | TokenError::Write { .. } => {
+        TokenError::Store(_) | TokenError::Random(_) | TokenError::Write { .. } => {
             ApiError::Internal(e.to_string())
         }
     }
 }
 
 pub async fn list(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Vec<agents::Listed>>> {
-    Ok(Json(
-        agents::list(state.store.pool()).await.map_err(api_error)?,
-    ))
+    Ok(Json(agents::list(&state.store).await.map_err(api_error)?))
 }
 
 pub async fn create(
@@ -68,14 +66,9 @@ pub async fn create(
         crate::ingest::convert::check_id("host", host, 128)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     }
-    let new = agents::create(
-        state.store.pool(),
-        &body.name,
-        body.host.as_deref(),
-        now_ms(),
-    )
-    .await
-    .map_err(api_error)?;
+    let new = agents::create(&state.store, &body.name, body.host.as_deref(), now_ms())
+        .await
+        .map_err(api_error)?;
     tracing::info!(by = %admin.name, token = %new.token.name, "agent token created");
     Ok((
         StatusCode::CREATED,
@@ -92,7 +85,7 @@ pub async fn revoke(
     Admin(admin): Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<AgentToken>> {
-    let token = agents::revoke(state.store.pool(), &name, now_ms())
+    let token = agents::revoke(&state.store, &name, now_ms())
         .await
         .map_err(api_error)?;
     state.gate.close_token(token.id, &token.name);

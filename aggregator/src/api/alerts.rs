@@ -11,6 +11,7 @@ use super::error::{ApiError, ApiResult};
 use crate::alerts::{AlertFilter, AlertRecord, AlertState, AlertsError, Rule, Severity, Silence};
 use crate::auth::http::Admin;
 use crate::model::now_ms;
+use crate::store::AlertStore;
 
 #[derive(Debug, Deserialize)]
 pub struct AlertParams {
@@ -62,7 +63,7 @@ pub async fn list(
         severity,
         limit,
     };
-    Ok(Json(state.alerts.history().list(&filter).await?))
+    Ok(Json(state.store.alerts(&filter).await?))
 }
 
 /// The rules in force, built-in defaults included.

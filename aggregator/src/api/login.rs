@@ -47,8 +47,7 @@ pub async fn login(
             retry_after_secs: wait.as_secs().max(1),
         });
     }
-    let pool = state.store.pool();
-    let Some(user) = users::authenticate(pool, &body.user, &body.password).await? else {
+    let Some(user) = users::authenticate(&state.store, &body.user, &body.password).await? else {
         // The attempt was counted as a failure when it started.
         // Debug formatting: the name is untrusted and may hold newlines.
         tracing::warn!(peer = ?peer, user = ?body.user, "failed login");
@@ -58,7 +57,7 @@ pub async fn login(
     };
     limiter.succeeded(ip, &body.user);
     let ttl = state.auth.session_ttl;
-    let secret = sessions::create(pool, user.id, ttl).await?;
+    let secret = sessions::create(&state.store, user.id, ttl).await?;
     tracing::info!(peer = ?peer, user = %user.name, role = %user.role, "signed in");
     let cookie = state.auth.session_cookie(&secret, ttl)?;
     Ok((
@@ -71,7 +70,7 @@ pub async fn login(
 /// Ends the session (if any) and clears the cookie.
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(secret) = session_secret(&headers) {
-        sessions::end(state.store.pool(), secret).await?;
+        sessions::end(&state.store, secret).await?;
     }
     let cookie = state.auth.session_cookie("", std::time::Duration::ZERO)?;
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())

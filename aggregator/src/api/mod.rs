@@ -88,7 +88,7 @@ impl AppState {
         .unwrap();
         let connected = Connected::default();
         Self {
-            gate: AgentGate::new(store.pool().clone(), connected.clone()),
+            gate: AgentGate::new(std::sync::Arc::new(store.clone()), connected.clone()),
             store,
             connected,
             hub,

@@ -61,7 +61,6 @@ async fn open(config: &Config) -> anyhow::Result<SqliteStore> {
 /// Runs a `user` command.
 pub async fn run_user(command: &UserCommand, config: &Config) -> anyhow::Result<()> {
     let store = open(config).await?;
-    let pool = store.pool();
     match command {
         UserCommand::Add {
             name,
@@ -70,11 +69,11 @@ pub async fn run_user(command: &UserCommand, config: &Config) -> anyhow::Result<
         } => {
             super::check_name("user", name)?;
             let password = read_password(*password_stdin)?;
-            users::add(pool, name, &password, *role).await?;
+            users::add(&store, name, &password, *role).await?;
             println!("user `{name}` added with the {role} role");
         }
         UserCommand::List => {
-            let list = users::list(pool).await?;
+            let list = users::list(&store).await?;
             if list.is_empty() {
                 println!(
                     "no users; add one with: fleetwatch-aggregator user add NAME --role admin"
@@ -90,7 +89,7 @@ pub async fn run_user(command: &UserCommand, config: &Config) -> anyhow::Result<
             }
         }
         UserCommand::Remove { name } => {
-            users::remove(pool, name).await?;
+            users::remove(&store, name).await?;
             println!("user `{name}` removed; their sessions have ended");
         }
         UserCommand::Passwd {
@@ -98,21 +97,20 @@ pub async fn run_user(command: &UserCommand, config: &Config) -> anyhow::Result<
             password_stdin,
         } => {
             let password = read_password(*password_stdin)?;
-            users::set_password(pool, name, &password).await?;
+            users::set_password(&store, name, &password).await?;
             println!("password of `{name}` changed; their sessions have ended");
         }
     }
-    store.pool().close().await;
+    store.close().await;
     Ok(())
 }
 
 /// Runs an `api-token` command.
 pub async fn run_api_token(command: &ApiTokenCommand, config: &Config) -> anyhow::Result<()> {
     let store = open(config).await?;
-    let pool = store.pool();
     match command {
         ApiTokenCommand::Add { name, role } => {
-            let (_, secret) = api_tokens::add(pool, name, *role).await?;
+            let (_, secret) = api_tokens::add(&store, name, *role).await?;
             let base = match &config.public_url {
                 Some(url) => url.trim_end_matches('/').to_owned(),
                 None => format!("{}://{}", crate::http_scheme(config), config.http_listen),
@@ -123,7 +121,7 @@ pub async fn run_api_token(command: &ApiTokenCommand, config: &Config) -> anyhow
             println!("  curl -H \"Authorization: Bearer {secret}\" {base}/api/hosts");
         }
         ApiTokenCommand::List => {
-            let list = api_tokens::list(pool).await?;
+            let list = api_tokens::list(&store).await?;
             if list.is_empty() {
                 println!("no API tokens");
             }
@@ -144,11 +142,11 @@ pub async fn run_api_token(command: &ApiTokenCommand, config: &Config) -> anyhow
             }
         }
         ApiTokenCommand::Revoke { name } => {
-            api_tokens::revoke(pool, name).await?;
+            api_tokens::revoke(&store, name).await?;
             println!("API token `{name}` revoked");
         }
     }
-    store.pool().close().await;
+    store.close().await;
     Ok(())
 }
 

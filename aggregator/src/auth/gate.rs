@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fleetwatch_proto::AUTHORIZATION_METADATA;
-use sqlx::SqlitePool;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
@@ -29,6 +28,7 @@ use super::limit::FailureLimiter;
 use super::rate_limit::network;
 use crate::ingest::Connected;
 use crate::model::now_ms;
+use crate::store::{AgentTokenStore, StoreError};
 
 /// How often live streams are checked against revocations and owners.
 pub const RECHECK: Duration = Duration::from_secs(2);
@@ -40,15 +40,15 @@ const MAX_PEERS: usize = 10_000;
 
 #[derive(Clone)]
 pub struct AgentGate {
-    pool: SqlitePool,
+    store: Arc<dyn AgentTokenStore>,
     failures: Arc<Mutex<FailureLimiter<Option<IpAddr>>>>,
     connected: Connected,
 }
 
 impl AgentGate {
-    pub fn new(pool: SqlitePool, connected: Connected) -> Self {
+    pub fn new(store: Arc<dyn AgentTokenStore>, connected: Connected) -> Self {
         Self {
-            pool,
+            store,
             failures: Arc::new(Mutex::new(FailureLimiter::new(
                 MAX_FAILURES,
                 FAILURE_WINDOW,
@@ -69,10 +69,12 @@ impl AgentGate {
             Ok(secret) => secret,
             Err(reason) => return Err(self.refuse(peer, Status::unauthenticated(reason))),
         };
-        let token = agents::lookup(&self.pool, secret).await.map_err(|e| {
-            tracing::error!(error = %e, "cannot look up an agent token");
-            Status::unavailable("the aggregator cannot read its database; retry")
-        })?;
+        let token = agents::lookup(self.store.as_ref(), secret)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot look up an agent token");
+                Status::unavailable("the aggregator cannot read its database; retry")
+            })?;
         match token {
             None => Err(self.refuse(peer, Status::unauthenticated("unknown agent token"))),
             Some(token) if token.is_revoked() => Err(self.refuse(
@@ -80,7 +82,7 @@ impl AgentGate {
                 Status::unauthenticated(format!("agent token `{}` has been revoked", token.name)),
             )),
             Some(token) => {
-                if let Err(e) = agents::touch(&self.pool, token.id, now_ms()).await {
+                if let Err(e) = self.store.touch_agent_token(token.id, now_ms()).await {
                     tracing::warn!(error = %e, "cannot record an agent token's use");
                 }
                 Ok(token)
@@ -107,7 +109,9 @@ impl AgentGate {
                 )),
             ));
         }
-        let claim = agents::claim_host(&self.pool, host_id, token.id, now_ms())
+        let claim = self
+            .store
+            .claim_host(host_id, token.id, now_ms())
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot record a host's owner");
@@ -185,9 +189,16 @@ impl AgentGate {
         }
     }
 
-    async fn recheck(&self) -> Result<(), agents::TokenError> {
-        let revoked: HashSet<i64> = agents::revoked_ids(&self.pool).await?.into_iter().collect();
-        let owners: HashMap<String, i64> = agents::owners(&self.pool)
+    async fn recheck(&self) -> Result<(), StoreError> {
+        let revoked: HashSet<i64> = self
+            .store
+            .revoked_agent_token_ids()
+            .await?
+            .into_iter()
+            .collect();
+        let owners: HashMap<String, i64> = self
+            .store
+            .host_owners()
             .await?
             .into_iter()
             .map(|o| (o.host_id, o.token_id))

@@ -34,7 +34,6 @@ use super::rate_limit::LoginLimiter;
 use super::{AuthError, Role, api_tokens, sessions};
 use crate::api::AppState;
 use crate::api::error::ApiError;
-use crate::store::StoreError;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "fw_session";
@@ -218,7 +217,6 @@ async fn authenticated(parts: &Parts, state: &AppState) -> Result<Option<Identit
 /// not a valid API token is an error; a session cookie that is unknown or
 /// expired is just no session.
 pub async fn identify(headers: &HeaderMap, state: &AppState) -> Result<Option<Identity>, ApiError> {
-    let pool = state.store.pool();
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let token = value
             .to_str()
@@ -230,7 +228,7 @@ pub async fn identify(headers: &HeaderMap, state: &AppState) -> Result<Option<Id
                     "the Authorization header must be `Bearer <API token>`".to_owned(),
                 )
             })?;
-        return match api_tokens::lookup(pool, token).await? {
+        return match api_tokens::lookup(&state.store, token).await? {
             api_tokens::Lookup::Valid { name, role } => Ok(Some(Identity {
                 name,
                 role,
@@ -250,11 +248,13 @@ pub async fn identify(headers: &HeaderMap, state: &AppState) -> Result<Option<Id
     let Some(secret) = session_secret(headers) else {
         return Ok(None);
     };
-    Ok(sessions::lookup(pool, secret).await?.map(|s| Identity {
-        name: s.user,
-        role: s.role,
-        via: Via::Session,
-    }))
+    Ok(sessions::lookup(&state.store, secret)
+        .await?
+        .map(|s| Identity {
+            name: s.user,
+            role: s.role,
+            via: Via::Session,
+        }))
 }
 
 /// The value of the `fw_session` cookie, if the request has one.
@@ -288,7 +288,7 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Store(e) => ApiError::Store(StoreError::Db(e)),
+            AuthError::Store(e) => ApiError::Store(e),
             AuthError::Invalid(m) | AuthError::Exists(m) => ApiError::BadRequest(m),
             AuthError::NotFound(m) => ApiError::NotFound(m),
             other => ApiError::Internal(other.to_string()),
@@ -368,9 +368,12 @@ mod tests {
     #[tokio::test]
     async fn extractors_enforce_roles_without_the_guard() {
         let (addr, state) = extractor_server(true).await;
-        let pool = state.store.pool();
-        let (_, admin) = api_tokens::add(pool, "adm", Role::Admin).await.unwrap();
-        let (_, reader) = api_tokens::add(pool, "rdr", Role::Read).await.unwrap();
+        let (_, admin) = api_tokens::add(&state.store, "adm", Role::Admin)
+            .await
+            .unwrap();
+        let (_, reader) = api_tokens::add(&state.store, "rdr", Role::Read)
+            .await
+            .unwrap();
         let client = reqwest::Client::new();
         let status = |request: reqwest::RequestBuilder| async move {
             request.send().await.unwrap().status().as_u16()

@@ -10,7 +10,9 @@
 //! `user` and `api-token` commands.
 //!
 //! - [`secret`] — generating and hashing tokens.
-//! - [`agents`] — agent tokens and host ownership in the database.
+//! - [`agents`] — agent tokens and host ownership: names, secrets,
+//!   enrollment. Like users, sessions and API tokens, they are kept by the
+//!   store (`store::AgentTokenStore` and its siblings); no SQL lives here.
 //! - [`gate`] — the check on every agent stream, and closing the streams
 //!   of revoked tokens.
 //! - [`limit`] — counting failed attempts per peer.
@@ -28,46 +30,13 @@ pub mod secret;
 pub mod sessions;
 pub mod users;
 
-use serde::Serialize;
-
-/// What an authenticated user or API token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Everything `read` may, and changes: silences, rules, tokens, commands.
-    Admin,
-    /// The dashboard, REST API and WebSocket, read-only.
-    Read,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Read => "read",
-        }
-    }
-
-    /// The stored form back; `None` for anything else.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "admin" => Some(Self::Admin),
-            "read" => Some(Self::Read),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::model::Role;
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("database: {0}")]
-    Store(#[from] sqlx::Error),
+    Store(#[from] StoreError),
     #[error(transparent)]
     Random(#[from] secret::RandomError),
     #[error("cannot hash the password: {0}")]
@@ -79,18 +48,11 @@ pub enum AuthError {
     NotFound(String),
     #[error("{0}")]
     Exists(String),
-    #[error("the database holds role `{0}`, which is neither admin nor read")]
-    CorruptRole(String),
     #[error("password hashing task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
 
 pub type Result<T, E = AuthError> = std::result::Result<T, E>;
-
-/// A role as stored, checked.
-fn stored_role(text: String) -> Result<Role> {
-    Role::parse(&text).ok_or(AuthError::CorruptRole(text))
-}
 
 /// User and token names: what a person can type and read back in a list.
 pub fn check_name(kind: &str, name: &str) -> Result<()> {

@@ -11,11 +11,17 @@
 //! so that readers never hold up a commit (nor a commit the readers); and
 //! `pool` for everything else.
 
+mod agent_tokens;
+mod alerts;
+mod api_tokens;
 pub mod inspect;
 mod legacy;
 mod samples;
+mod secrets;
+mod sessions;
 #[cfg(test)]
 mod tests;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -158,9 +164,9 @@ impl SqliteStore {
             .map_or(0, |m| m.len())
     }
 
-    /// The underlying pool, for the parts of the aggregator that keep their
-    /// own tables (alert history).
-    pub fn pool(&self) -> &SqlitePool {
+    /// The underlying pool, for the query families in this module's
+    /// children (users, tokens, alerts); nothing outside the store holds it.
+    fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
