@@ -1,4 +1,5 @@
-//! Background pruning of samples older than the retention period, and of
+//! Background pruning of samples older than the retention period (in the
+//! database and in the latest state kept in memory), and of
 //! resolved alerts older than the alert history's; and checkpointing of
 //! SQLite's write-ahead log.
 
@@ -8,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alerts::AlertHistory;
 use crate::model::now_ms;
-use crate::store::SqliteStore;
+use crate::store::{Latest, SqliteStore};
 
 /// How often old samples are pruned.
 const EVERY: Duration = Duration::from_secs(60);
@@ -34,6 +35,7 @@ pub async fn checkpoint(store: SqliteStore, shutdown: CancellationToken) {
 
 pub async fn run(
     store: SqliteStore,
+    latest: Latest,
     retention: Duration,
     alert_retention: Duration,
     shutdown: CancellationToken,
@@ -47,7 +49,9 @@ pub async fn run(
             () = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        match store.prune(now_ms().saturating_sub(keep_ms)).await {
+        let before_ms = now_ms().saturating_sub(keep_ms);
+        latest.prune(before_ms);
+        match store.prune(before_ms).await {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "pruned samples past retention"),
             Err(e) => tracing::warn!(error = %e, "pruning failed; will retry"),

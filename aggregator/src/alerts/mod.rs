@@ -11,6 +11,8 @@
 //! - [`threshold`] — threshold values: numbers, `min_alive`, `N intervals`.
 //! - [`silence`] — silences that mark transitions as not to be notified.
 //! - [`history`] — alert history and silences in SQLite.
+//! - [`intake`] — the hand-off from ingest: never waits, bounded, keeps
+//!   the newest sample per host when the engine falls behind.
 //! - [`service`] — the task that owns the engine: feeds it samples and
 //!   ticks, records, publishes and notifies its transitions.
 //! - [`notify`] — webhook receivers, retries, repeats.
@@ -26,6 +28,7 @@ pub mod engine;
 mod fixtures;
 pub mod history;
 pub mod instance;
+pub mod intake;
 mod measure;
 pub mod notify;
 pub mod rules;

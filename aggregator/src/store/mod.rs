@@ -6,8 +6,11 @@
 //!   connected agent into shared transactions, answering each caller once
 //!   its batch is committed.
 //! - [`history`] — the metrics a history query may ask for, and bucket sizes.
+//! - [`latest`] — every host's latest state in memory, kept by ingest, read
+//!   by the API and the WebSocket instead of queries.
 
 pub mod history;
+pub mod latest;
 pub mod sqlite;
 pub mod writer;
 
@@ -15,6 +18,7 @@ use serde::Serialize;
 
 use crate::model::{Filesystem, GroupStatus, HostInfo, SystemMetrics, TimestampMs, Worker};
 
+pub use latest::{HostState, Latest};
 pub use sqlite::SqliteStore;
 pub use writer::Writer;
 
