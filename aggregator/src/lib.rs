@@ -177,6 +177,13 @@ pub async fn run(
             enroll_command(&config, addr, fingerprint, &secret)
         );
     }
+    // Once, before anything reads or writes it.
+    let latest = store::Latest::load(&store)
+        .await
+        .map_err(|source| Error::Store {
+            path: config.db.clone(),
+            source,
+        })?;
     let hub = hub::Hub::new();
     let connected = ingest::Connected::default();
     let gate = auth::gate::AgentGate::new(std::sync::Arc::new(store.clone()), connected.clone());
@@ -187,6 +194,8 @@ pub async fn run(
     tasks.spawn(retention::checkpoint(store.clone(), shutdown.clone()));
     tasks.spawn(retention::run(
         store.clone(),
+        latest.clone(),
+        config.retention,
         config.alerts.history_retention(),
         shutdown.clone(),
     ));
@@ -213,6 +222,7 @@ pub async fn run(
     let ingest = ingest::IngestService::new(
         store.clone(),
         writer,
+        latest.clone(),
         hub.clone(),
         alerts.clone(),
         connected.clone(),
@@ -270,6 +280,7 @@ pub async fn run(
     );
     let app = api::router(api::AppState {
         store: store.clone(),
+        latest,
         connected,
         hub,
         alerts,

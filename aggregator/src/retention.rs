@@ -1,13 +1,14 @@
 //! Background pruning: each tier of samples past its retention (see
-//! `store::Retention`), and resolved alerts past the alert history's; and
-//! checkpointing of SQLite's write-ahead log.
+//! `store::Retention`), hosts silent for longer than the raw samples are
+//! kept from the latest state in memory, and resolved alerts past the alert
+//! history's; and checkpointing of SQLite's write-ahead log.
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::model::now_ms;
-use crate::store::{AlertStore, SampleStore, SqliteStore};
+use crate::store::{AlertStore, Latest, SampleStore, SqliteStore};
 
 /// How often old samples are pruned.
 const EVERY: Duration = Duration::from_secs(60);
@@ -31,7 +32,14 @@ pub async fn checkpoint(store: SqliteStore, shutdown: CancellationToken) {
     let _ = store.checkpoint().await;
 }
 
-pub async fn run(store: SqliteStore, alert_retention: Duration, shutdown: CancellationToken) {
+pub async fn run(
+    store: SqliteStore,
+    latest: Latest,
+    retention: Duration,
+    alert_retention: Duration,
+    shutdown: CancellationToken,
+) {
+    let keep_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
     let keep_alerts_ms = i64::try_from(alert_retention.as_millis()).unwrap_or(i64::MAX);
     let mut ticker = tokio::time::interval(EVERY);
     loop {
@@ -39,6 +47,8 @@ pub async fn run(store: SqliteStore, alert_retention: Duration, shutdown: Cancel
             () = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
+        let before_ms = now_ms().saturating_sub(keep_ms);
+        latest.prune(before_ms);
         match store.prune(now_ms()).await {
             Ok(p) if p == Default::default() => {}
             Ok(p) => tracing::info!(

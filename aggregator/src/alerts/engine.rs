@@ -65,14 +65,29 @@ impl Engine {
     /// Notes that a host is alive (on hello, or at startup with its last
     /// stored sample time, so a host that never returns still goes offline).
     pub fn host_seen(&mut self, host: &HostInfo, now_ms: TimestampMs) {
+        let last_seen_ms = self
+            .hosts
+            .get(&host.host_id)
+            .map_or(now_ms, |h| h.last_seen_ms.max(now_ms));
         self.hosts.insert(
             host.host_id.clone(),
             HostState {
                 hostname: host.hostname.clone(),
                 interval_ms: host.interval_ms,
-                last_seen_ms: now_ms,
+                last_seen_ms,
             },
         );
+    }
+
+    /// Notes that the aggregator received something from a known host at
+    /// `at_ms`, such as a batch still waiting to be stored or evaluated.
+    /// Silence is judged from the latest of these and the samples
+    /// evaluated, so a host whose samples wait in the aggregator is never
+    /// offline. An unknown host is ignored; its hello introduces it.
+    pub fn heard(&mut self, host_id: &str, at_ms: TimestampMs) {
+        if let Some(host) = self.hosts.get_mut(host_id) {
+            host.last_seen_ms = host.last_seen_ms.max(at_ms);
+        }
     }
 
     /// Evaluates every rule against a newly stored sample of `host`.
@@ -448,6 +463,28 @@ mod tests {
         let t = e.tick(115_000);
         let hosts: Vec<_> = t.iter().map(|t| (t.host_id.as_str(), t.to)).collect();
         assert_eq!(hosts, [("id-db-1", Firing), ("id-web-1", Firing)]);
+    }
+
+    #[test]
+    fn a_host_heard_by_the_aggregator_is_not_offline_while_its_samples_wait() {
+        let mut e = defaults();
+        let web = host("web-1");
+        e.observe(&web, &cpu(10.0), 0);
+        // The aggregator keeps receiving the host's batches while the engine,
+        // behind, evaluates none of them: still not silent.
+        for at in (5_000..=60_000).step_by(5_000) {
+            e.heard("id-web-1", at);
+            assert!(e.tick(at + 14_999).is_empty(), "offline at {at}");
+        }
+        // Then it really goes quiet: offline three intervals after the last
+        // batch received, not after the last sample evaluated.
+        assert!(e.tick(74_999).is_empty());
+        let t = e.tick(75_000);
+        assert_eq!(brief(&t), [("offline", "", Inactive, Firing, Critical)]);
+        assert_eq!(t[0].message, "no samples for 15s >= 15s on web-1");
+        // A host the engine has not met yet is not invented by hearing it.
+        e.heard("id-nobody", 80_000);
+        assert!(e.tick(200_000).iter().all(|t| t.host_id != "id-nobody"));
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! - [`silence`] — silences that mark transitions as not to be notified.
 //! - [`history`] — which transitions are alert history; the rows and the
 //!   silences are kept by the store (`store::AlertStore`).
+//! - [`intake`] — the hand-off from ingest: never waits, bounded, keeps
+//!   the newest sample per host when the engine falls behind.
 //! - [`service`] — the task that owns the engine: feeds it samples and
 //!   ticks, records, publishes and notifies its transitions.
 //! - [`notify`] — webhook receivers, retries, repeats.
@@ -27,6 +29,7 @@ pub mod engine;
 mod fixtures;
 pub mod history;
 pub mod instance;
+pub mod intake;
 mod measure;
 pub mod notify;
 pub mod rules;

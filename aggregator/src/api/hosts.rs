@@ -40,14 +40,15 @@ pub struct HostView {
 }
 
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<HostView>>> {
-    let hosts = state.store.hosts().await?;
     Ok(Json(
-        hosts
-            .into_iter()
-            .map(|record| {
-                let online = state.connected.contains(&record.info.host_id);
+        state
+            .latest
+            .hosts()
+            .iter()
+            .map(|host| {
+                let online = state.connected.contains(&host.info.host_id);
                 HostView {
-                    record,
+                    record: host.record(),
                     online,
                     status: if online { "online" } else { "offline" },
                 }

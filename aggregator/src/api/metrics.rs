@@ -11,19 +11,19 @@ use super::error::{ApiError, ApiResult};
 use super::params::{parse_step, parse_time};
 use crate::model::{TimestampMs, now_ms};
 use crate::store::history::{self, Metric};
-use crate::store::{Bucket, CurrentSample, HistoryQuery, Tier};
+use crate::store::{Bucket, CurrentSample, HistoryQuery, HostState, Tier};
 
 #[derive(Debug, Deserialize)]
 pub struct HostParam {
     pub host: Option<String>,
 }
 
-/// Checks that `host` names a known host; 404 otherwise.
-pub async fn require_host(state: &AppState, host: &str) -> ApiResult<()> {
-    match state.store.host(host).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::unknown_host(host)),
-    }
+/// The latest state of the host `host` names; 404 when it is unknown.
+pub fn require_host(state: &AppState, host: &str) -> ApiResult<HostState> {
+    state
+        .latest
+        .host(host)
+        .ok_or_else(|| ApiError::unknown_host(host))
 }
 
 pub async fn current(
@@ -31,10 +31,11 @@ pub async fn current(
     query: Result<Query<HostParam>, QueryRejection>,
 ) -> ApiResult<Json<Vec<CurrentSample>>> {
     let Query(params) = query?;
-    if let Some(host) = &params.host {
-        require_host(&state, host).await?;
-    }
-    Ok(Json(state.store.current(params.host.as_deref()).await?))
+    let hosts = match &params.host {
+        Some(host) => vec![require_host(&state, host)?],
+        None => state.latest.hosts(),
+    };
+    Ok(Json(hosts.iter().filter_map(HostState::current).collect()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,7 +118,7 @@ pub async fn history(
             ),
         ));
     }
-    require_host(&state, &host).await?;
+    require_host(&state, &host)?;
     let answer = state
         .store
         .history(&HistoryQuery {

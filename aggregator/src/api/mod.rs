@@ -1,5 +1,7 @@
 //! The HTTP API (axum): health, hosts, current and historical metrics,
-//! worker status. Every answer is JSON, errors included.
+//! worker status. Every answer is JSON, errors included. Hosts, current
+//! values and worker status come from the latest state in memory
+//! ([`crate::store::Latest`]); history from the store.
 //!
 //! - [`error`] — the JSON error type.
 //! - [`hosts`] — `/health` and `/api/hosts`.
@@ -8,7 +10,8 @@
 //! - [`alerts`] — `/api/alerts`, `/api/alerts/rules`, `/api/silences`.
 //! - [`agent_tokens`] — `/api/agent-tokens`, for admins.
 //! - [`params`] — parsing of times and durations in query strings.
-//! - [`ws`] — `/ws`, the dashboard's live WebSocket feed.
+//! - [`ws`] — `/ws`, the dashboard's live WebSocket feed; the snapshot it
+//!   sends is built in `ws::snapshot` from the latest state.
 //! - [`dashboard`] — `/` and `/assets/*`, the embedded web page.
 //! - [`login`] — `/api/login`, `/api/logout`, `/api/me`: dashboard sessions.
 //!
@@ -40,13 +43,16 @@ use crate::auth::gate::AgentGate;
 use crate::auth::http::HttpAuth;
 use crate::hub::Hub;
 use crate::ingest::Connected;
-use crate::store::SqliteStore;
+use crate::store::{Latest, SqliteStore};
 use error::ApiError;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub store: SqliteStore,
+    /// Every host's latest state: what current values, the host list,
+    /// worker status and WebSocket snapshots are answered from.
+    pub latest: Latest,
     pub connected: Connected,
     pub hub: Hub,
     pub alerts: Alerts,
@@ -89,6 +95,7 @@ impl AppState {
         let connected = Connected::default();
         Self {
             gate: AgentGate::new(std::sync::Arc::new(store.clone()), connected.clone()),
+            latest: Latest::load(&store).await.unwrap(),
             store,
             connected,
             hub,

@@ -1,7 +1,6 @@
 //! `/api/workers/status`: per host and worker group, the workers alive in
 //! the host's newest sample, the group's minimum and whether it is met.
 
-use crate::store::SampleStore;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -37,23 +36,14 @@ pub async fn status(
     query: Result<Query<HostParam>, QueryRejection>,
 ) -> ApiResult<Json<Vec<HostWorkers>>> {
     let Query(params) = query?;
-    let host_ids = match params.host {
-        Some(host) => {
-            require_host(&state, &host).await?;
-            vec![host]
-        }
-        None => state
-            .store
-            .hosts()
-            .await?
-            .into_iter()
-            .map(|h| h.info.host_id)
-            .collect(),
+    let hosts = match &params.host {
+        Some(host) => vec![require_host(&state, host)?],
+        None => state.latest.hosts(),
     };
-    let mut out = Vec::with_capacity(host_ids.len());
-    for host_id in host_ids {
-        let latest = state.store.worker_groups(&host_id).await?;
-        let (timestamp_ms, groups) = match latest {
+    let mut out = Vec::with_capacity(hosts.len());
+    for host in hosts {
+        let host_id = host.info.host_id.clone();
+        let (timestamp_ms, groups) = match host.groups() {
             Some((ts, groups)) => (Some(ts), groups),
             None => (None, Vec::new()),
         };

@@ -4,8 +4,9 @@
 //! token must own the host id the agent names; otherwise it ends with
 //! `UNAUTHENTICATED` or `PERMISSION_DENIED` before anything is stored.
 //! The first message must be `Hello`; then each `Batch` is validated,
-//! handed to the store's writer, acknowledged once committed, and published
-//! on the hub. A batch that fails validation ends the stream with
+//! handed to the store's writer, acknowledged once committed, then recorded
+//! in the latest state kept in memory, handed to the alert engine (which
+//! never makes ingest wait) and published on the hub. A batch that fails validation ends the stream with
 //! `INVALID_ARGUMENT`, a message naming the field, and the batch's seq in
 //! the `fleetwatch-rejected-seq` metadata so the agent can drop it.
 
@@ -29,7 +30,7 @@ use crate::alerts::Alerts;
 use crate::auth::gate::AgentGate;
 use crate::hub::{Hub, HubEvent};
 use crate::model::{HostInfo, now_ms};
-use crate::store::{SqliteStore, Writer};
+use crate::store::{Latest, SqliteStore, Writer};
 
 /// How long an agent has to say hello after opening the stream.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -124,6 +125,7 @@ impl Connected {
 pub struct IngestService {
     store: SqliteStore,
     writer: Writer,
+    latest: Latest,
     hub: Hub,
     alerts: Alerts,
     connected: Connected,
@@ -133,9 +135,11 @@ pub struct IngestService {
 }
 
 impl IngestService {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: SqliteStore,
         writer: Writer,
+        latest: Latest,
         hub: Hub,
         alerts: Alerts,
         connected: Connected,
@@ -145,6 +149,7 @@ impl IngestService {
         Self {
             store,
             writer,
+            latest,
             hub,
             alerts,
             connected,
@@ -187,7 +192,8 @@ impl Ingest for IngestService {
         self.gate
             .authorize_host(&token, &host.host_id, peer)
             .await?;
-        self.store.upsert_host(&host, now_ms()).await.map_err(|e| {
+        let now = now_ms();
+        self.store.upsert_host(&host, now).await.map_err(|e| {
             tracing::error!(error = %e, "cannot record host");
             Status::unavailable("the aggregator cannot write to its database")
         })?;
@@ -198,7 +204,9 @@ impl Ingest for IngestService {
         let closed = self.connected.insert(conn, &host.host_id, token.id);
         tracing::info!(host = %host.host_id, ?peer, conn, token = %token.name, "agent connected");
         let host = Arc::new(host);
-        self.alerts.hello(host.clone()).await;
+        self.latest.hello(host.clone(), now);
+        self.alerts.heard(&host.host_id, now);
+        self.alerts.hello(host.clone());
         self.hub
             .publish(HubEvent::HostOnline { host: host.clone() });
 
@@ -264,7 +272,10 @@ impl IngestService {
                 }
             };
             let seq = batch.seq;
-            let samples = match convert::batch(batch, now_ms()) {
+            // Heard now, however long storing and evaluating take.
+            let received = now_ms();
+            self.alerts.heard(&host.host_id, received);
+            let samples = match convert::batch(batch, received) {
                 Ok(samples) => samples,
                 Err(e) => {
                     tracing::warn!(host = %host.host_id, ?peer, seq, error = %e, "batch refused");
@@ -279,12 +290,14 @@ impl IngestService {
             match self.writer.write(host.host_id.clone(), samples).await {
                 Ok(stored) => {
                     tracing::debug!(host = %host.host_id, seq, new = stored.iter().filter(|(_, n)| *n).count(), "batch stored");
-                    // Committed samples reach the alert engine and the hub
-                    // even if the agent is gone before its ack is sent.
+                    // Committed samples reach the latest state, the alert
+                    // engine and the hub even if the agent is gone before its
+                    // ack is sent. None of them waits.
                     for (sample, is_new) in stored {
                         if is_new {
                             let sample = Arc::new(sample);
-                            self.alerts.observe(host.clone(), sample.clone()).await;
+                            self.latest.committed(&host.host_id, sample.clone());
+                            self.alerts.observe(host.clone(), sample.clone());
                             self.hub.publish(HubEvent::Sample {
                                 host_id: host.host_id.clone(),
                                 sample,

@@ -25,6 +25,8 @@
 //!   and which tier serves a query.
 //! - [`codec`] — varints and deflate.
 //! - [`config`] — the `[storage]` config section.
+//! - [`latest`] — every host's latest state in memory, kept by ingest, read
+//!   by the API and the WebSocket instead of queries.
 
 pub mod agent_tokens;
 pub mod alerts;
@@ -33,6 +35,7 @@ pub mod chunk;
 pub mod codec;
 pub mod config;
 pub mod history;
+pub mod latest;
 pub mod raw;
 pub mod rollup;
 pub mod samples;
@@ -49,6 +52,7 @@ use crate::model::Filesystem;
 pub use agent_tokens::AgentTokenStore;
 pub use alerts::AlertStore;
 pub use api_tokens::ApiTokenStore;
+pub use latest::{HostState, Latest};
 pub use rollup::{Retention, Tier};
 pub use samples::{
     Bucket, CurrentSample, GroupRecord, HistoryAnswer, HistoryQuery, HostBatch, HostRecord, Pruned,

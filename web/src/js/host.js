@@ -86,6 +86,7 @@ export class HostView {
     const to = Math.floor(this.state.now() / 1000);
     const from = to - windowSecs;
     const specs = chartSpecs(host);
+    this.wanted = specs; // what the newest load builds
     const fetches = specs.map((spec) => Promise.all(spec.series.map((s) => (s.metric ? this.fetchHistory(s.metric, from, to, step) : null))));
     let results;
     try {
@@ -154,6 +155,17 @@ export class HostView {
       chart.trim(t - this.windowSecs);
       chart.setWindow(t - this.windowSecs, t);
     });
+  }
+
+  /** The host's detail arrived (we subscribed to it): charts built before
+   *  its cores and mounts were known are built again. */
+  onDetail(hostId) {
+    const host = this.host();
+    if (hostId !== this.hostId || this.destroyed || !host) return;
+    const labels = (specs, id) => (specs.find((c) => c.id === id)?.series ?? []).map((s) => s.label).join('\n');
+    const want = chartSpecs(host);
+    const built = this.wanted ?? this.specs;
+    if (labels(want, 'cores') !== labels(built, 'cores') || labels(want, 'disk') !== labels(built, 'disk')) this.load();
   }
 
   /** Re-renders the host's details and workers from the state. */

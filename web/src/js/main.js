@@ -48,6 +48,7 @@ const conn = new Connection({
         if (snapshots > 1 && hostView) hostView.load();
         break;
       case 'sample': state.applySample(msg); break;
+      case 'detail': state.applyDetail(msg); break;
       case 'host_online': state.applyHostOnline(msg); break;
       case 'host_offline': state.applyHostOffline(msg); break;
       case 'alert': state.applyAlert(msg); break;
@@ -59,6 +60,7 @@ const conn = new Connection({
 });
 
 state.addEventListener('sample', (ev) => hostView?.onSample(ev.detail));
+state.addEventListener('detail', (ev) => hostView?.onDetail(ev.detail));
 state.addEventListener('unknown-host', () => conn.send({ type: 'snapshot' }));
 state.addEventListener('change', schedule);
 

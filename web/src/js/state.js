@@ -69,6 +69,20 @@ export class FleetState extends EventTarget {
     this.emit('change');
   }
 
+  /** The newest full values and worker lists of a subscribed host, sent
+   *  when we subscribe (snapshots and summaries leave them out). */
+  applyDetail(msg) {
+    const host = this.hosts.get(msg.host_id);
+    if (!host) return;
+    const ts = msg.latest?.timestamp_ms;
+    // A newer full sample got here first: keep it.
+    if (host.latest && Number.isFinite(ts) && ts < (host.latest.timestamp_ms ?? 0)) return;
+    host.latest = msg.latest ?? null;
+    host.groups = msg.groups ?? [];
+    this.emit('detail', msg.host_id);
+    this.emit('change');
+  }
+
   applyHostOnline(msg) {
     const info = msg.host;
     if (!info?.host_id) return;
