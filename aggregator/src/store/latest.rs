@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::samples::groups_of;
 use super::{CurrentSample, GroupRecord, HostRecord, Result, SampleStore};
 use crate::model::{HostInfo, Sample, TimestampMs};
 
@@ -70,31 +71,6 @@ impl HostState {
         let sample = self.newest.as_ref()?;
         Some((sample.timestamp_ms, groups_of(sample)))
     }
-}
-
-/// A sample's groups as stored: one per name and one worker per pid (the
-/// first reported wins), groups by name, workers by pid, and only workers
-/// of a group the sample reports.
-fn groups_of(sample: &Sample) -> Vec<GroupRecord> {
-    let mut statuses = sample.groups.clone();
-    statuses.sort_by(|a, b| a.name.cmp(&b.name));
-    statuses.dedup_by(|a, b| a.name == b.name);
-    let mut workers = sample.workers.clone();
-    workers.sort_by_key(|w| w.pid);
-    workers.dedup_by_key(|w| w.pid);
-    let mut out: Vec<GroupRecord> = statuses
-        .into_iter()
-        .map(|status| GroupRecord {
-            status,
-            workers: Vec::new(),
-        })
-        .collect();
-    for worker in workers {
-        if let Ok(i) = out.binary_search_by(|g| g.status.name.as_str().cmp(&worker.group)) {
-            out[i].workers.push(worker);
-        }
-    }
-    out
 }
 
 /// The latest state of every host; cheap to clone (an `Arc` inside).
@@ -318,7 +294,7 @@ mod tests {
                 uptime_secs: 100,
                 process_count: 10,
             },
-            // Out of order; pid 9 twice; one worker of a group not reported.
+            // Out of order; pid 9 in two groups; a worker of a group not reported.
             workers: vec![
                 worker("web", 12),
                 worker("api", 9),
@@ -423,6 +399,6 @@ mod tests {
             .iter()
             .map(|g| g.workers.iter().map(|w| w.pid).collect())
             .collect();
-        assert_eq!(pids, [vec![3, 9], vec![12]], "api then web, by pid");
+        assert_eq!(pids, [vec![3, 9], vec![9, 12]], "api then web, by pid");
     }
 }

@@ -56,26 +56,30 @@ pub struct GroupRecord {
     pub workers: Vec<Worker>,
 }
 
-/// The worker groups of a sample, each with its workers.
+/// A sample's groups as stored: one per name (the first reported wins),
+/// sorted by name, each with its workers by pid (a process matched by two
+/// groups is in both; reported twice in one group, the first wins), and
+/// only workers of a group the sample reports.
 pub fn groups_of(sample: &Sample) -> Vec<GroupRecord> {
-    let mut groups: Vec<GroupRecord> = sample
-        .groups
-        .iter()
-        .map(|g| GroupRecord {
-            status: g.clone(),
-            workers: sample
-                .workers
-                .iter()
-                .filter(|w| w.group == g.name)
-                .cloned()
-                .collect(),
+    let mut statuses = sample.groups.clone();
+    statuses.sort_by(|a, b| a.name.cmp(&b.name));
+    statuses.dedup_by(|a, b| a.name == b.name);
+    let mut workers = sample.workers.clone();
+    workers.sort_by(|a, b| (a.pid, &a.group).cmp(&(b.pid, &b.group)));
+    workers.dedup_by(|a, b| a.pid == b.pid && a.group == b.group);
+    let mut out: Vec<GroupRecord> = statuses
+        .into_iter()
+        .map(|status| GroupRecord {
+            status,
+            workers: Vec::new(),
         })
         .collect();
-    groups.sort_by(|a, b| a.status.name.cmp(&b.status.name));
-    for g in &mut groups {
-        g.workers.sort_by_key(|w| w.pid);
+    for worker in workers {
+        if let Ok(i) = out.binary_search_by(|g| g.status.name.as_str().cmp(&worker.group)) {
+            out[i].workers.push(worker);
+        }
     }
-    groups
+    out
 }
 
 /// One time bucket of a history query.
