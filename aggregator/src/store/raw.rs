@@ -51,7 +51,7 @@ pub fn window_start(hk: i64, span: i64, ts: TimestampMs) -> TimestampMs {
 pub struct OpenChunk {
     pub start_ms: TimestampMs,
     pub end_ms: TimestampMs,
-    pub rows: BTreeMap<TimestampMs, Row>,
+    pub rows: chunk::Builder,
     /// The oldest journal row holding samples of this chunk.
     pub first_journal: u64,
 }
@@ -212,7 +212,7 @@ impl Raw {
             let mut new_flags = Vec::with_capacity(samples.len());
             for sample in *samples {
                 let ts = sample.timestamp_ms;
-                let duplicate_open = host.open.as_ref().is_some_and(|o| o.rows.contains_key(&ts));
+                let duplicate_open = host.open.as_ref().is_some_and(|o| o.rows.contains(ts));
                 let is_late = host.chunked_to_ms.is_some_and(|c| ts <= c)
                     || host.open.as_ref().is_some_and(|o| ts < o.start_ms);
                 if duplicate_open {
@@ -247,14 +247,14 @@ impl Raw {
                         OpenChunk {
                             start_ms: start,
                             end_ms: start + span,
-                            rows: BTreeMap::new(),
+                            rows: chunk::Builder::default(),
                             first_journal: journal_id,
                         }
                     });
                     if open.rows.is_empty() {
                         open.first_journal = journal_id;
                     }
-                    open.rows.insert(ts, row.clone());
+                    open.rows.push(&row);
                     journaled.entry(host.hk).or_default().push(row.clone());
                     if host.newest.as_ref().is_none_or(|n| n.ts < ts) {
                         host.newest = Some(row);
@@ -365,14 +365,16 @@ impl Raw {
                     OpenChunk {
                         start_ms: start,
                         end_ms: start + span,
-                        rows: BTreeMap::new(),
+                        rows: chunk::Builder::default(),
                         first_journal: id,
                     }
                 });
                 if host.newest.as_ref().is_none_or(|n| n.ts < row.ts) {
                     host.newest = Some(row.clone());
                 }
-                open.rows.insert(row.ts, row);
+                if !open.rows.contains(row.ts) {
+                    open.rows.push(&row);
+                }
             }
         }
         self.next_journal = self.next_journal.max(id + 1);
@@ -384,14 +386,14 @@ impl Raw {
         self.hosts
             .get(host_id)
             .and_then(|h| h.open.as_ref())
-            .map(|o| o.rows.range(from..to).map(|(_, r)| r.clone()).collect())
+            .map(|o| o.rows.rows_in(from, to))
             .unwrap_or_default()
     }
 }
 
 /// Writes a closed open chunk into the plan.
 fn close(host: &mut HostRaw, open: OpenChunk, plan: &mut Plan) {
-    let rows: Vec<Row> = open.rows.into_values().collect();
+    let rows: Vec<Row> = open.rows.rows();
     if let Some(last) = rows.last() {
         host.chunked_to_ms = Some(host.chunked_to_ms.map_or(last.ts, |c| c.max(last.ts)));
     }
