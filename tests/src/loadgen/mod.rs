@@ -2,7 +2,21 @@
 //!
 //! - [`walk`] and [`workers`] make numbers that move like real ones, and
 //!   [`host`] puts them together into a simulated host's Hello and samples.
+//! - [`agent`] streams one simulated host over gRPC and times its acks.
+//! - [`latency`] keeps latencies and turns them into percentiles.
+//! - [`ws`] runs WebSocket clients on `/ws` that time sample → client, and
+//!   measures one snapshot; [`history`] times history queries.
+//! - [`procfs`] reads CPU and RSS of the aggregator (whole and per thread)
+//!   and of the load generator; [`files`] the database, WAL and -shm sizes.
+//! - [`report`] samples those every few seconds and prints the tables.
 
+pub mod agent;
+pub mod files;
+pub mod history;
 pub mod host;
+pub mod latency;
+pub mod procfs;
+pub mod report;
 pub mod walk;
 pub mod workers;
+pub mod ws;

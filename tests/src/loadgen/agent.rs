@@ -1,0 +1,222 @@
+//! One simulated agent: opens a gRPC stream with the agent token, says
+//! Hello, then sends one sample per interval until the run ends, timing
+//! each batch from send to ack (the aggregator acks after commit). When
+//! the run ends it waits a bounded time for the last acks, then closes.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use fleetwatch_proto as wire;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::host::SimHost;
+use super::latency::Latencies;
+
+/// How long an agent waits for its last acks after the run ends.
+pub const DRAIN: Duration = Duration::from_secs(5);
+/// Longest the aggregator may take to accept a connection and a stream.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Send times kept per host for the WebSocket clients to match.
+const SENT_KEPT: usize = 32;
+
+/// What every agent of a run shares.
+#[derive(Debug)]
+pub struct Run {
+    /// `http://127.0.0.1:PORT` of the aggregator's gRPC listener.
+    pub url: String,
+    pub token: String,
+    pub interval: Duration,
+    /// Number of agents, to spread their first samples over one interval.
+    pub agents: u32,
+    /// When agents stop sending.
+    pub stop_at: Instant,
+}
+
+/// Counts over all agents.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub sent: AtomicU64,
+    /// Acknowledged, so committed to the store.
+    pub acked: AtomicU64,
+}
+
+/// When each recent (host, timestamp) was sent, so that a WebSocket client
+/// that sees the sample can tell how long it took to reach it.
+#[derive(Debug)]
+pub struct SentLog {
+    index: HashMap<String, usize>,
+    hosts: Vec<Mutex<VecDeque<(i64, Instant)>>>,
+    enabled: bool,
+}
+
+impl SentLog {
+    /// A log for these hosts (by number); records nothing unless `enabled`.
+    pub fn new(host_ids: &[String], enabled: bool) -> Self {
+        Self {
+            index: host_ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.clone(), i))
+                .collect(),
+            hosts: host_ids.iter().map(|_| Mutex::default()).collect(),
+            enabled,
+        }
+    }
+
+    pub fn record(&self, host: usize, timestamp_ms: i64, at: Instant) {
+        if !self.enabled {
+            return;
+        }
+        if let Some(slot) = self.hosts.get(host) {
+            let mut sent = slot.lock().unwrap_or_else(|e| e.into_inner());
+            if sent.len() == SENT_KEPT {
+                sent.pop_front();
+            }
+            sent.push_back((timestamp_ms, at));
+        }
+    }
+
+    /// When `host_id`'s sample at `timestamp_ms` was sent, if it is recent.
+    pub fn sent_at(&self, host_id: &str, timestamp_ms: i64) -> Option<Instant> {
+        let slot = self.hosts.get(*self.index.get(host_id)?)?;
+        let sent = slot.lock().unwrap_or_else(|e| e.into_inner());
+        sent.iter()
+            .rev()
+            .find(|(ts, _)| *ts == timestamp_ms)
+            .map(|(_, at)| *at)
+    }
+}
+
+/// Streams host number `index` until `run.stop_at`, then drains its acks.
+pub async fn stream(
+    mut host: SimHost,
+    index: u32,
+    run: Arc<Run>,
+    counters: Arc<Counters>,
+    acks: Arc<Latencies>,
+    sent_log: Arc<SentLog>,
+) -> Result<()> {
+    let channel = tonic::transport::Endpoint::from_shared(run.url.clone())?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .connect()
+        .await?;
+    let mut client = wire::IngestClient::new(channel);
+    let (tx, rx) = mpsc::channel(64);
+    let interval_ms = u32::try_from(run.interval.as_millis()).unwrap_or(1000);
+    tx.send(wire::AgentMessage {
+        msg: Some(wire::agent_message::Msg::Hello(host.hello(interval_ms))),
+    })
+    .await?;
+    let mut request = tonic::Request::new(ReceiverStream::new(rx));
+    request.metadata_mut().insert(
+        wire::AUTHORIZATION_METADATA,
+        format!("Bearer {}", run.token).parse()?,
+    );
+    let mut inbound = tokio::time::timeout(CONNECT_TIMEOUT, client.connect(request))
+        .await
+        .map_err(|_| anyhow::anyhow!("the aggregator did not answer the stream in time"))??
+        .into_inner();
+    let pending: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+
+    let reader = {
+        let counters = counters.clone();
+        let pending = pending.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(msg)) = inbound.message().await {
+                let Some(wire::aggregator_message::Msg::Ack(ack)) = msg.msg else {
+                    continue;
+                };
+                counters.acked.fetch_add(1, Ordering::Relaxed);
+                let sent = {
+                    let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
+                    let i = pending.iter().position(|(seq, _)| *seq == ack.seq);
+                    i.map(|i| pending.swap_remove(i).1)
+                };
+                if let Some(at) = sent {
+                    acks.record(at.elapsed());
+                }
+            }
+        })
+    };
+
+    // Spread the agents over the interval, as real ones would be.
+    let offset = run
+        .interval
+        .mul_f64(f64::from(index) / f64::from(run.agents.max(1)));
+    tokio::time::sleep(offset).await;
+    let mut ticker = tokio::time::interval(run.interval);
+    let mut seq = 0;
+    let mut last_ts = 0;
+    let mut result = Ok(());
+    loop {
+        ticker.tick().await;
+        if Instant::now() >= run.stop_at {
+            break;
+        }
+        seq += 1;
+        let ts = crate::now_ms().max(last_ts + 1);
+        last_ts = ts;
+        let batch = wire::Batch {
+            seq,
+            samples: vec![host.sample(ts)],
+        };
+        let now = Instant::now();
+        pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((seq, now));
+        sent_log.record(index as usize, ts, now);
+        let message = wire::AgentMessage {
+            msg: Some(wire::agent_message::Msg::Batch(batch)),
+        };
+        // A stalled aggregator must not keep the agent past the run's end.
+        let deadline = tokio::time::Instant::from_std(run.stop_at + DRAIN);
+        match tokio::time::timeout_at(deadline, tx.send(message)).await {
+            Ok(Ok(())) => {
+                counters.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Err(_)) => {
+                result = Err(anyhow::anyhow!("the stream closed after {seq} batches"));
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    // Wait for the last acks (bounded), then close the stream.
+    let deadline = Instant::now() + DRAIN;
+    while Instant::now() < deadline && !reader.is_finished() {
+        if pending.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sent_log_keeps_recent_samples_per_host() {
+        let ids = vec!["a".to_owned(), "b".to_owned()];
+        let log = SentLog::new(&ids, true);
+        let t0 = Instant::now();
+        for ts in 0..100 {
+            log.record(0, ts, t0 + Duration::from_millis(ts as u64));
+        }
+        assert_eq!(log.sent_at("a", 99), Some(t0 + Duration::from_millis(99)));
+        assert_eq!(log.sent_at("a", 99 - SENT_KEPT as i64), None, "forgotten");
+        assert_eq!(log.sent_at("b", 99), None);
+        assert_eq!(log.sent_at("c", 99), None);
+        let off = SentLog::new(&ids, false);
+        off.record(0, 1, t0);
+        assert_eq!(off.sent_at("a", 1), None);
+    }
+}

@@ -1,0 +1,149 @@
+//! CPU time and memory of a process and of each of its threads, read from
+//! `/proc` (Linux): `/proc/PID/stat` for utime + stime, `/proc/PID/status`
+//! for VmRSS, `/proc/PID/task/*/stat` per thread with the thread's name.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+/// CPU seconds (user + system) from the text of a `stat` file, and the
+/// name between its parentheses.
+pub fn parse_stat(stat: &str) -> Result<(String, f64)> {
+    let (head, rest) = stat.rsplit_once(") ").context("no `) ` in stat")?;
+    let name = head
+        .split_once(" (")
+        .map_or("", |(_, name)| name)
+        .to_owned();
+    // Fields after the name, from the third (state): utime is the 14th
+    // field of the file and stime the 15th.
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<u64> {
+        fields
+            .get(i)
+            .context("stat is too short")?
+            .parse::<u64>()
+            .context("stat field is not a number")
+    };
+    let total = ticks(11)? + ticks(12)?;
+    let hz = rustix::param::clock_ticks_per_second() as f64;
+    Ok((name, total as f64 / hz))
+}
+
+/// CPU seconds a process has used so far (`self` for this process).
+pub fn cpu_secs(pid: &str) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("read /proc/{pid}/stat"))?;
+    Ok(parse_stat(&stat)?.1)
+}
+
+/// Resident memory of a process in bytes (VmRSS).
+pub fn rss_bytes(pid: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("read /proc/{pid}/status"))?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .context("no VmRSS")?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .context("VmRSS is not a number")?;
+    Ok(kib * 1024)
+}
+
+/// CPU seconds of every thread of a process, by thread id, with its name.
+/// Threads that end while they are read are left out.
+pub fn threads(pid: &str) -> Result<HashMap<u32, (String, f64)>> {
+    let mut all = HashMap::new();
+    let dir = format!("/proc/{pid}/task");
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("read {dir}"))? {
+        let Ok(entry) = entry else { continue };
+        let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat"))
+            && let Ok(parsed) = parse_stat(&stat)
+        {
+            all.insert(tid, parsed);
+        }
+    }
+    Ok(all)
+}
+
+/// CPU used by thread name between two readings of [`threads`], as % of
+/// one core over `elapsed`, busiest first: (name, threads, percent).
+pub fn busiest_threads(
+    before: &HashMap<u32, (String, f64)>,
+    after: &HashMap<u32, (String, f64)>,
+    elapsed: Duration,
+) -> Vec<(String, usize, f64)> {
+    let mut by_name: HashMap<&str, (usize, f64)> = HashMap::new();
+    for (tid, (name, secs)) in after {
+        let start = before.get(tid).map_or(0.0, |(_, s)| *s);
+        let entry = by_name.entry(name).or_default();
+        entry.0 += 1;
+        entry.1 += secs - start;
+    }
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let mut list: Vec<(String, usize, f64)> = by_name
+        .into_iter()
+        .map(|(name, (n, used))| (name.to_owned(), n, used / secs * 100.0))
+        .collect();
+    list.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    list
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn parses_a_stat_line_with_spaces_and_parens_in_the_name() {
+        let hz = rustix::param::clock_ticks_per_second() as f64;
+        let line = "4242 (tokio (worker) 1) S 1 2 3 4 5 6 7 8 9 10 300 100 0 0 20 0 9";
+        let (name, secs) = parse_stat(line).unwrap();
+        assert_eq!(name, "tokio (worker) 1");
+        assert!((secs - 400.0 / hz).abs() < 1e-9);
+        assert!(parse_stat("garbage").is_err());
+    }
+
+    #[test]
+    fn reads_this_process_and_its_threads() {
+        // Burn a little CPU so the counters move.
+        let start = cpu_secs("self").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut x = 0u64;
+        while cpu_secs("self").unwrap() <= start && std::time::Instant::now() < deadline {
+            for i in 0..1_000_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+        }
+        assert!(x != 1, "keep the loop");
+        assert!(cpu_secs("self").unwrap() > start);
+        assert!(rss_bytes("self").unwrap() > 1 << 20);
+        let pid = std::process::id().to_string();
+        let threads = threads(&pid).unwrap();
+        assert!(threads.contains_key(&std::process::id()));
+    }
+
+    #[test]
+    fn groups_threads_by_name_busiest_first() {
+        let t = |name: &str, s: f64| (name.to_owned(), s);
+        let before = HashMap::from([(1, t("a", 1.0)), (2, t("w", 0.0)), (3, t("w", 0.0))]);
+        let after = HashMap::from([
+            (1, t("a", 1.5)),
+            (2, t("w", 1.0)),
+            (3, t("w", 0.5)),
+            (4, t("new", 0.2)),
+        ]);
+        let list = busiest_threads(&before, &after, Duration::from_secs(2));
+        assert_eq!(list[0], ("w".to_owned(), 2, 75.0));
+        assert_eq!(list[1], ("a".to_owned(), 1, 25.0));
+        assert_eq!(list[2].0, "new");
+        assert!((list[2].2 - 10.0).abs() < 1e-9);
+    }
+}
