@@ -40,6 +40,11 @@ struct Args {
     /// How long to stream (the run stops by itself), at most 10 minutes.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     duration: Duration,
+    /// Spread the hosts' samples evenly over the interval (each host on
+    /// its own phase) instead of all on the same wall-clock grid, as agents
+    /// with synchronised clocks send them.
+    #[arg(long)]
+    spread: bool,
     /// Worker processes per host, spread over 1–3 groups.
     #[arg(long, default_value_t = 20)]
     workers: u32,
@@ -151,9 +156,14 @@ async fn main() -> Result<()> {
         db.display()
     );
     println!(
-        "{} agents every {} for {}, {} workers each, seed {}",
+        "{} agents every {} ({}) for {}, {} workers each, seed {}",
         args.agents,
         humantime::format_duration(args.interval),
+        if args.spread {
+            "spread over the interval"
+        } else {
+            "all on the wall-clock grid"
+        },
         humantime::format_duration(args.duration),
         args.workers,
         args.seed
@@ -221,6 +231,7 @@ async fn main() -> Result<()> {
         token,
         interval: args.interval,
         agents: args.agents,
+        spread: args.spread,
         stop_at,
     });
     let mut agents = JoinSet::new();

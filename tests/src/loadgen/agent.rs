@@ -30,8 +30,11 @@ pub struct Run {
     pub url: String,
     pub token: String,
     pub interval: Duration,
-    /// Number of agents, to spread their first samples over one interval.
+    /// Number of agents, to spread their samples over one interval.
     pub agents: u32,
+    /// Each host on its own phase of the interval, instead of all on the
+    /// same wall-clock grid as agents with synchronised clocks are.
+    pub spread: bool,
     /// When agents stop sending.
     pub stop_at: Instant,
 }
@@ -91,6 +94,55 @@ impl SentLog {
     }
 }
 
+/// When a host samples and sends: on a fixed wall-clock grid, timestamp
+/// k × interval (+ the host's phase when spread), sent a few milliseconds
+/// later, the time its collectors take. A late send skips the grid points
+/// it missed instead of shifting the later ones.
+#[derive(Debug)]
+struct Grid {
+    interval_ms: i64,
+    /// Where in the interval this host's grid sits (0 unless spread).
+    phase_ms: i64,
+    /// How long collecting takes on this host.
+    collect: Duration,
+    last: i64,
+}
+
+impl Grid {
+    fn new(run: &Run, index: u32) -> Self {
+        let interval_ms = i64::try_from(run.interval.as_millis())
+            .unwrap_or(1000)
+            .max(1);
+        let phase_ms = if run.spread {
+            interval_ms * i64::from(index) / i64::from(run.agents.max(1))
+        } else {
+            0
+        };
+        Self {
+            interval_ms,
+            phase_ms,
+            // 2–20 ms, fixed per host.
+            collect: Duration::from_millis(2 + u64::from(index.wrapping_mul(7919) % 19)),
+            last: i64::MIN,
+        }
+    }
+
+    /// The next grid timestamp after now (and after the last one).
+    fn next_timestamp(&mut self) -> i64 {
+        let now = crate::now_ms() - self.phase_ms;
+        let k = now.div_euclid(self.interval_ms) + 1;
+        let ts = (k * self.interval_ms + self.phase_ms).max(self.last + self.interval_ms);
+        self.last = ts;
+        ts
+    }
+
+    /// How long to wait before sending the sample taken at `ts`.
+    fn until_send(&self, ts: i64) -> Duration {
+        let wait_ms = u64::try_from(ts - crate::now_ms()).unwrap_or(0);
+        Duration::from_millis(wait_ms) + self.collect
+    }
+}
+
 /// Streams host number `index` until `run.stop_at`, then drains its acks.
 pub async fn stream(
     mut host: SimHost,
@@ -143,23 +195,16 @@ pub async fn stream(
         })
     };
 
-    // Spread the agents over the interval, as real ones would be.
-    let offset = run
-        .interval
-        .mul_f64(f64::from(index) / f64::from(run.agents.max(1)));
-    tokio::time::sleep(offset).await;
-    let mut ticker = tokio::time::interval(run.interval);
+    let mut grid = Grid::new(&run, index);
     let mut seq = 0;
-    let mut last_ts = 0;
     let mut result = Ok(());
     loop {
-        ticker.tick().await;
+        let ts = grid.next_timestamp();
+        tokio::time::sleep(grid.until_send(ts)).await;
         if Instant::now() >= run.stop_at {
             break;
         }
         seq += 1;
-        let ts = crate::now_ms().max(last_ts + 1);
-        last_ts = ts;
         let batch = wire::Batch {
             seq,
             samples: vec![host.sample(ts)],
@@ -202,6 +247,38 @@ pub async fn stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run(spread: bool) -> Run {
+        Run {
+            url: String::new(),
+            token: String::new(),
+            interval: Duration::from_millis(500),
+            agents: 4,
+            spread,
+            stop_at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn samples_sit_on_the_wall_clock_grid() {
+        let mut grid = Grid::new(&run(false), 3);
+        let now = crate::now_ms();
+        let first = grid.next_timestamp();
+        assert_eq!(first % 500, 0);
+        assert!(first > now && first <= now + 500, "{now} -> {first}");
+        let wait = grid.until_send(first);
+        assert!(wait >= grid.collect && wait <= Duration::from_millis(500) + grid.collect);
+        // Asked again before the grid point passed: the next one, never the same.
+        assert_eq!(grid.next_timestamp(), first + 500);
+    }
+
+    #[test]
+    fn spread_hosts_each_keep_their_own_phase() {
+        let phases: Vec<i64> = (0..4)
+            .map(|i| Grid::new(&run(true), i).next_timestamp().rem_euclid(500))
+            .collect();
+        assert_eq!(phases, vec![0, 125, 250, 375]);
+    }
 
     #[test]
     fn the_sent_log_keeps_recent_samples_per_host() {

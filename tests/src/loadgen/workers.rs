@@ -159,6 +159,8 @@ struct Proc {
     cpu: Walk,
     rss: Walk,
     threads: u32,
+    /// Built once: only sidekiq rewrites its title while it runs.
+    cmdline: String,
 }
 
 /// One place in a group, with a process in it or waiting for the next one.
@@ -220,9 +222,9 @@ impl WorkerPool {
             };
             // Running since some time before the load generator started.
             let started = now_secs - rng.random_range(60..30 * 86_400);
-            let slots = (0..size)
-                .map(|_| Slot {
-                    proc: Some(pool.spawn(rng, *kind, started)),
+            let slots = (0..size as usize)
+                .map(|s| Slot {
+                    proc: Some(pool.spawn(rng, &spec, s, started)),
                     down_for: 0,
                 })
                 .collect();
@@ -237,7 +239,14 @@ impl WorkerPool {
         pool
     }
 
-    fn spawn(&mut self, rng: &mut SmallRng, kind: Kind, start_time_secs: i64) -> Proc {
+    fn spawn(
+        &mut self,
+        rng: &mut SmallRng,
+        spec: &Spec,
+        slot: usize,
+        start_time_secs: i64,
+    ) -> Proc {
+        let kind = spec.kind;
         // Other processes start too, so pids are not consecutive.
         self.next_pid += rng.random_range(1..=60);
         if self.next_pid >= PID_MAX {
@@ -247,6 +256,7 @@ impl WorkerPool {
         let rss = rng.random_range(lo..=(lo + hi) / 2.0) * MIB;
         let idle = rng.random_range(0.5..=15.0);
         Proc {
+            cmdline: spec.cmdline(slot, self.next_pid, idle),
             pid: self.next_pid,
             start_time_secs,
             cpu: Walk::new(idle, 0.0, kind.cpu_max(), 0.1, 6.0, 0.02),
@@ -293,7 +303,8 @@ impl WorkerPool {
                         continue;
                     }
                     None => {
-                        let proc = self.spawn(rng, kind, now_secs);
+                        let spec = self.groups[g].spec.clone();
+                        let proc = self.spawn(rng, &spec, s, now_secs);
                         let group = &mut self.groups[g];
                         group.restarts += 1;
                         group.slots[s].proc = Some(proc);
@@ -315,7 +326,11 @@ impl WorkerPool {
                     group: group.name.clone(),
                     pid: proc.pid,
                     name: kind.process_name().to_owned(),
-                    cmdline: group.spec.cmdline(s, proc.pid, cpu),
+                    cmdline: if kind == Kind::Sidekiq {
+                        group.spec.cmdline(s, proc.pid, cpu)
+                    } else {
+                        proc.cmdline.clone()
+                    },
                     state: state.to_owned(),
                     cpu_percent: f64::from(cpu as f32),
                     rss_bytes: page_aligned(rss),
