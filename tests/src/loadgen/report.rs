@@ -52,7 +52,6 @@ pub async fn sample_every(what: Sampled, every: Duration, stop: CancellationToke
     ticker.tick().await;
     let mut last_at = what.start.elapsed();
     let mut last_acked = what.counters.acked.load(Ordering::Relaxed);
-    let mut last_len = what.acks.len();
     let mut last_cpu = procfs::cpu_secs(&what.pid).unwrap_or(0.0);
     let mut last_self = procfs::cpu_secs("self").unwrap_or(0.0);
     println!("\nevery {}:\n{HEADER}", humantime::format_duration(every));
@@ -64,7 +63,7 @@ pub async fn sample_every(what: Sampled, every: Duration, stop: CancellationToke
         let at = what.start.elapsed();
         let secs = (at - last_at).as_secs_f64().max(1e-9);
         let acked = what.counters.acked.load(Ordering::Relaxed);
-        let (ack, len) = what.acks.since(last_len);
+        let ack = what.acks.between(last_at, at);
         let cpu = procfs::cpu_secs(&what.pid).unwrap_or(last_cpu);
         let own = procfs::cpu_secs("self").unwrap_or(last_self);
         let row = Row {
@@ -83,7 +82,7 @@ pub async fn sample_every(what: Sampled, every: Duration, stop: CancellationToke
         };
         println!("{}", format_row(&row));
         rows.push(row);
-        (last_at, last_acked, last_len, last_cpu, last_self) = (at, acked, len, cpu, own);
+        (last_at, last_acked, last_cpu, last_self) = (at, acked, cpu, own);
     }
     rows
 }
