@@ -122,6 +122,14 @@ impl Drop for Aggregator {
 async fn main() -> Result<()> {
     let args = Args::parse();
     args.check()?;
+    // Before the aggregator starts, so that it inherits the limit too.
+    let open_files = procfs::raise_open_files();
+    let sockets = u64::from(args.agents) + u64::from(args.ws_clients) + 64;
+    if open_files < sockets {
+        bail!(
+            "the open-file limit is {open_files}, too few for {sockets} sockets; raise it (ulimit -Hn) or run fewer agents"
+        );
+    }
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("load.db");
     let grpc = free_port()?;

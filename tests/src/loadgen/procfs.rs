@@ -95,6 +95,23 @@ pub fn busiest_threads(
     list
 }
 
+/// Raises this process's open-file limit to its hard limit (children
+/// started afterwards inherit it) and returns the limit now in force.
+/// Every simulated agent and WebSocket client is a socket here and in the
+/// aggregator.
+pub fn raise_open_files() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let raised = rustix::process::Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    if limit.current != limit.maximum && setrlimit(Resource::Nofile, raised).is_ok() {
+        return limit.maximum.unwrap_or(u64::MAX);
+    }
+    limit.current.unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -128,6 +145,14 @@ mod tests {
         let pid = std::process::id().to_string();
         let threads = threads(&pid).unwrap();
         assert!(threads.contains_key(&std::process::id()));
+    }
+
+    #[test]
+    fn the_open_file_limit_ends_at_the_hard_limit() {
+        let raised = raise_open_files();
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        assert_eq!(Some(raised), limit.current);
+        assert_eq!(limit.current, limit.maximum);
     }
 
     #[test]
