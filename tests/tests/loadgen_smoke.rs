@@ -120,3 +120,32 @@ fn loadgen_streams_into_the_aggregator_and_reports() -> Result<()> {
     assert!(snapshot.ends_with("for 5 hosts |"), "{snapshot}");
     Ok(())
 }
+
+#[test]
+fn loadgen_refuses_unbounded_runs_and_a_missing_aggregator() -> Result<()> {
+    let run = |args: &[&str]| -> Result<(bool, String)> {
+        let out = Command::new(binary("loadgen"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .context("run target/debug/loadgen (build it with `cargo build --bins`)")?;
+        Ok((out.status.success(), String::from_utf8(out.stderr)?))
+    };
+    for (args, says) in [
+        (&["--duration", "3h"][..], "--duration is capped at 2h"),
+        (&["--agents", "20001"][..], "--agents must be 1 to 20000"),
+        (
+            &["--ws-clients", "1001"][..],
+            "--ws-clients is capped at 1000",
+        ),
+        (
+            &["--aggregator-bin", "/nonexistent/fleetwatch-aggregator"][..],
+            "start /nonexistent/fleetwatch-aggregator",
+        ),
+    ] {
+        let (ok, stderr) = run(args)?;
+        assert!(!ok, "{args:?} must fail");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    Ok(())
+}

@@ -8,16 +8,15 @@
 //!
 //! `cargo build --release && cargo run --release -p fleetwatch-tests --bin loadgen -- --agents 100`
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
 use fleetwatch_tests::loadgen::agent::{self, Counters, Run, SentLog};
+use fleetwatch_tests::loadgen::aggregator::AggregatorProcess;
 use fleetwatch_tests::loadgen::files::{DbFiles, human};
 use fleetwatch_tests::loadgen::history;
 use fleetwatch_tests::loadgen::host::SimHost;
@@ -104,20 +103,6 @@ impl Args {
     }
 }
 
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// The aggregator process, killed when the run ends however it ends.
-struct Aggregator(Child);
-
-impl Drop for Aggregator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
@@ -130,38 +115,12 @@ async fn main() -> Result<()> {
             "the open-file limit is {open_files}, too few for {sockets} sockets; raise it (ulimit -Hn) or run fewer agents"
         );
     }
-    let dir = tempfile::tempdir()?;
-    let db = dir.path().join("load.db");
-    let grpc = free_port()?;
-    let http = match args.http_port {
-        0 => free_port()?,
-        port => port,
-    };
-    let token = fleetwatch_aggregator::auth::secret::generate("fwa_")?;
-    let mut aggregator = Aggregator(
-        Command::new(&args.aggregator_bin)
-            .args(["--grpc-listen", &format!("127.0.0.1:{grpc}")])
-            .args(["--http-listen", &format!("127.0.0.1:{http}")])
-            .arg("--db")
-            .arg(&db)
-            // Reads open: the listener is loopback only.
-            .args(["--read-auth", "open"])
-            .env("RUST_LOG", "warn")
-            .env("FLEETWATCH_AGENT_TOKEN", &token)
-            .stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("start {}", args.aggregator_bin.display()))?,
-    );
-    let pid = aggregator.0.id().to_string();
-    let base = format!("http://127.0.0.1:{http}");
-    let health = format!("{base}/health");
-    fleetwatch_tests::wait_for("aggregator", Duration::from_secs(20), || {
-        let r = reqwest::get(health.clone());
-        async move { r.await.ok().filter(|r| r.status().is_success()) }
-    })
-    .await?;
+    let mut aggregator = AggregatorProcess::start(&args.aggregator_bin, args.http_port).await?;
+    let pid = aggregator.pid.clone();
+    let db = aggregator.db.clone();
     println!(
-        "aggregator HTTP at {base} (pid {pid}, database {})",
+        "aggregator HTTP at {} (pid {pid}, database {})",
+        aggregator.http,
         db.display()
     );
     println!(
@@ -206,7 +165,7 @@ async fn main() -> Result<()> {
         stop_sampling.clone(),
     ));
 
-    let ws_url = format!("ws://127.0.0.1:{http}/ws");
+    let ws_url = aggregator.ws.clone();
     let ws_stats = Arc::new(WsStats::new(start));
     let storm_at = start + args.duration / 2;
     let ws_clients = {
@@ -236,8 +195,8 @@ async fn main() -> Result<()> {
     };
 
     let run = Arc::new(Run {
-        url: format!("http://127.0.0.1:{grpc}"),
-        token,
+        url: aggregator.grpc.clone(),
+        token: aggregator.token.clone(),
         interval: args.interval,
         agents: args.agents,
         spread: args.spread,
@@ -256,7 +215,7 @@ async fn main() -> Result<()> {
     }
 
     let history = (args.history_queries > 0).then(|| {
-        let (base, host) = (base.clone(), host_ids[0].clone());
+        let (base, host) = (aggregator.http.clone(), host_ids[0].clone());
         let queries = args.history_queries;
         tokio::spawn(async move {
             // Start once there is something to read.
@@ -281,6 +240,9 @@ async fn main() -> Result<()> {
             }
         }
     }
+    if let Some(status) = aggregator.exited()? {
+        bail!("the aggregator exited during the run: {status}");
+    }
     let elapsed = start.elapsed();
     let cpu1 = procfs::cpu_secs(&pid)?;
     let self1 = procfs::cpu_secs("self")?;
@@ -299,9 +261,6 @@ async fn main() -> Result<()> {
     } else {
         None
     };
-    if let Some(status) = aggregator.0.try_wait()? {
-        bail!("the aggregator exited during the run: {status}");
-    }
     drop(aggregator);
 
     let secs = args.duration.as_secs_f64();
@@ -380,27 +339,22 @@ async fn main() -> Result<()> {
         ));
     }
     if let Some(history) = &history {
-        for ((window, summary), buckets) in history.windows.iter().zip(&history.buckets) {
-            details.push((
-                format!("history {window} p50 / p99 / max"),
-                format!("{summary}, {buckets} buckets"),
-            ));
-        }
-        details.push(("history failed".to_owned(), history.failed.to_string()));
-        if !history.tiers.is_empty() {
-            let tiers: Vec<&str> = history.tiers.iter().map(String::as_str).collect();
-            details.push(("history tiers".to_owned(), tiers.join(", ")));
-        }
+        details.extend(history.details());
     }
     if args.ws_clients > 0 {
-        ws_details(
-            &mut details,
-            &args,
-            &ws_stats,
-            &ws_errors,
-            &acks,
-            storm_at - start,
-        );
+        details.extend(ws_stats.details(&ws_errors));
+    }
+    if args.ws_storm && args.ws_clients > 0 {
+        // Ack latency before the storm (after the first interval, when all
+        // agents are up) against the ten seconds from the storm on.
+        let storm = storm_at - start;
+        let before = acks.between(args.interval, storm);
+        let after = acks.between(storm, storm + Duration::from_secs(10));
+        details.push(("ack before the storm".to_owned(), before.to_string()));
+        details.push((
+            "ack in the 10 s from the storm".to_owned(),
+            after.to_string(),
+        ));
     }
     if let Some(snap) = snapshot {
         details.push((
@@ -418,50 +372,4 @@ async fn main() -> Result<()> {
         bail!("nothing was stored");
     }
     Ok(())
-}
-
-/// The WebSocket clients' rows of the details table.
-fn ws_details(
-    details: &mut Vec<(String, String)>,
-    args: &Args,
-    stats: &WsStats,
-    errors: &[String],
-    acks: &Latencies,
-    storm_at: Duration,
-) {
-    let load = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
-    details.push((
-        "ws clients connected / failed".to_owned(),
-        format!("{} / {}", load(&stats.connected), load(&stats.failed)),
-    ));
-    if let Some(first) = errors.first() {
-        details.push(("ws first error".to_owned(), first.clone()));
-    }
-    details.push((
-        "ws messages, bytes".to_owned(),
-        format!("{}, {}", load(&stats.messages), human(load(&stats.bytes))),
-    ));
-    details.push((
-        "ws sample → client p50 / p99 / max".to_owned(),
-        stats.latency.summary().to_string(),
-    ));
-    details.push((
-        "ws samples unmatched, resyncs".to_owned(),
-        format!("{}, {}", load(&stats.unmatched), load(&stats.resyncs)),
-    ));
-    details.push((
-        "ws connect → snapshot p50 / p99 / max".to_owned(),
-        stats.connect.summary().to_string(),
-    ));
-    if args.ws_storm {
-        // Ack latency before the storm (after the first interval, when all
-        // agents are up) against the ten seconds from the storm on.
-        let before = acks.between(args.interval, storm_at);
-        let after = acks.between(storm_at, storm_at + Duration::from_secs(10));
-        details.push(("ack before the storm".to_owned(), before.to_string()));
-        details.push((
-            "ack in the 10 s from the storm".to_owned(),
-            after.to_string(),
-        ));
-    }
 }

@@ -88,6 +88,29 @@ pub async fn run(
     report
 }
 
+impl HistoryReport {
+    /// Its rows of the final table.
+    pub fn details(&self) -> Vec<(String, String)> {
+        let mut rows: Vec<(String, String)> = self
+            .windows
+            .iter()
+            .zip(&self.buckets)
+            .map(|((window, summary), buckets)| {
+                (
+                    format!("history {window} p50 / p99 / max"),
+                    format!("{summary}, {buckets} buckets"),
+                )
+            })
+            .collect();
+        rows.push(("history failed".to_owned(), self.failed.to_string()));
+        if !self.tiers.is_empty() {
+            let tiers: Vec<&str> = self.tiers.iter().map(String::as_str).collect();
+            rows.push(("history tiers".to_owned(), tiers.join(", ")));
+        }
+        rows
+    }
+}
+
 async fn query(client: &reqwest::Client, url: &str) -> Result<serde_json::Value> {
     let response = client.get(url).timeout(QUERY_TIMEOUT).send().await?;
     let status = response.status();

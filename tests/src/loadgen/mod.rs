@@ -2,6 +2,7 @@
 //!
 //! - [`walk`] and [`workers`] make numbers that move like real ones, and
 //!   [`host`] puts them together into a simulated host's Hello and samples.
+//! - [`aggregator`] starts the aggregator binary under test.
 //! - [`agent`] streams one simulated host over gRPC and times its acks.
 //! - [`latency`] keeps latencies and turns them into percentiles.
 //! - [`ws`] runs WebSocket clients on `/ws` that time sample → client, and
@@ -11,6 +12,7 @@
 //! - [`report`] samples those every few seconds and prints the tables.
 
 pub mod agent;
+pub mod aggregator;
 pub mod files;
 pub mod history;
 pub mod host;

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::agent::SentLog;
+use super::files::human;
 use super::latency::Latencies;
 
 /// Longest a connection may take to deliver its snapshot.
@@ -60,6 +61,39 @@ impl WsStats {
             unmatched: AtomicU64::new(0),
             resyncs: AtomicU64::new(0),
         }
+    }
+}
+
+impl WsStats {
+    /// Its rows of the final table; `errors` are the clients' failures.
+    pub fn details(&self, errors: &[String]) -> Vec<(String, String)> {
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        let mut rows = vec![(
+            "ws clients connected / failed".to_owned(),
+            format!("{} / {}", load(&self.connected), load(&self.failed)),
+        )];
+        if let Some(first) = errors.first() {
+            rows.push(("ws first error".to_owned(), first.clone()));
+        }
+        rows.extend([
+            (
+                "ws messages, bytes".to_owned(),
+                format!("{}, {}", load(&self.messages), human(load(&self.bytes))),
+            ),
+            (
+                "ws sample → client p50 / p99 / max".to_owned(),
+                self.latency.summary().to_string(),
+            ),
+            (
+                "ws samples unmatched, resyncs".to_owned(),
+                format!("{}, {}", load(&self.unmatched), load(&self.resyncs)),
+            ),
+            (
+                "ws connect → snapshot p50 / p99 / max".to_owned(),
+                self.connect.summary().to_string(),
+            ),
+        ]);
+        rows
     }
 }
 
