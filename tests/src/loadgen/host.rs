@@ -135,7 +135,7 @@ impl SimHost {
                 0.1 * memory_total,
                 0.95 * memory_total,
                 0.01,
-                0.005 * memory_total,
+                0.002 * memory_total,
                 0.0005,
             ),
             swap_total,
