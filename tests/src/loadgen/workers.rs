@@ -155,6 +155,8 @@ impl Spec {
 #[derive(Debug, Clone)]
 struct Proc {
     pid: u32,
+    /// Until the first sample: seconds before it, negated (see
+    /// [`WorkerPool::anchored`]).
     start_time_secs: i64,
     cpu: Walk,
     rss: Walk,
@@ -187,6 +189,11 @@ pub struct WorkerPool {
     next_pid: u32,
     /// Chance per sample that one process exits.
     exit_chance: f64,
+    /// Whether the first processes' start times have been set relative to
+    /// the first sample's time: the pool is made before anyone knows when
+    /// it will first be sampled (now, or a day ago for a backfill), and
+    /// keeping the clock out makes the samples depend on the seed alone.
+    anchored: bool,
 }
 
 impl WorkerPool {
@@ -197,6 +204,7 @@ impl WorkerPool {
             groups: Vec::new(),
             next_pid: rng.random_range(900..200_000),
             exit_chance: (interval_secs / MEAN_LIFETIME_SECS).min(1.0),
+            anchored: false,
         };
         if workers == 0 {
             return pool;
@@ -210,7 +218,6 @@ impl WorkerPool {
             rng.random_range(0..=255),
             rng.random_range(2..=254)
         );
-        let now_secs = crate::now_ms() / 1000;
         for (i, kind) in kinds.iter().take(count as usize).enumerate() {
             let size = workers / count + u32::from((i as u32) < workers % count);
             let spec = Spec {
@@ -220,8 +227,8 @@ impl WorkerPool {
                 hostname: hostname.to_owned(),
                 redis: redis.clone(),
             };
-            // Running since some time before the load generator started.
-            let started = now_secs - rng.random_range(60..30 * 86_400);
+            // Running since some time before the first sample.
+            let started = -rng.random_range(60..30 * 86_400);
             let slots = (0..size as usize)
                 .map(|s| Slot {
                     proc: Some(pool.spawn(rng, &spec, s, started)),
@@ -283,6 +290,14 @@ impl WorkerPool {
         rng: &mut SmallRng,
         now_secs: i64,
     ) -> (Vec<wire::Worker>, Vec<wire::GroupStatus>) {
+        if !self.anchored {
+            self.anchored = true;
+            for group in &mut self.groups {
+                for proc in group.slots.iter_mut().filter_map(|s| s.proc.as_mut()) {
+                    proc.start_time_secs += now_secs;
+                }
+            }
+        }
         let mut workers = Vec::new();
         let mut statuses = Vec::with_capacity(self.groups.len());
         let exit_chance = self.exit_chance;
