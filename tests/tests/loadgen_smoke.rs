@@ -1,8 +1,9 @@
 //! The load generator, run as CI runs it: the built `loadgen` binary
 //! against the built debug aggregator for a few seconds with a handful of
-//! agents and every measurement switched on. It must exit 0 and report
-//! stored samples and each measurement it was asked for; the figures
-//! themselves are not asserted (speed is measured, never tested).
+//! agents and every measurement switched on, a two-minute backfill too. It
+//! must exit 0 and report stored samples and each measurement it was asked
+//! for; the figures themselves are not asserted (speed is measured, never
+//! tested).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,7 +52,8 @@ fn loadgen_streams_into_the_aggregator_and_reports() -> Result<()> {
     let mut child = Command::new(binary("loadgen"))
         .args(["--agents", "5", "--workers", "20", "--interval", "500ms"])
         .args(["--duration", "4s", "--report-every", "1s"])
-        .args(["--history-queries", "3", "--ws-clients", "3", "--ws-storm"])
+        .args(["--backfill", "2m", "--history-queries", "3"])
+        .args(["--ws-clients", "3", "--ws-storm"])
         .arg("--snapshot")
         .arg("--aggregator-bin")
         .arg(&aggregator)
@@ -90,6 +92,10 @@ fn loadgen_streams_into_the_aggregator_and_reports() -> Result<()> {
         "{report}"
     );
     // Each measurement asked for ran and reported.
+    assert!(
+        detail(&report, "backfill of the history host")? >= 200,
+        "two minutes at 500 ms:\n{report}"
+    );
     assert!(
         count(&report, "history 24h p50 / p99 / max")? >= 1,
         "{report}"

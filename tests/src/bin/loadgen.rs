@@ -17,6 +17,7 @@ use anyhow::{Result, bail};
 use clap::Parser;
 use fleetwatch_tests::loadgen::agent::{self, Counters, Run, SentLog};
 use fleetwatch_tests::loadgen::aggregator::AggregatorProcess;
+use fleetwatch_tests::loadgen::backfill;
 use fleetwatch_tests::loadgen::files::{DbFiles, human};
 use fleetwatch_tests::loadgen::history;
 use fleetwatch_tests::loadgen::host::SimHost;
@@ -54,6 +55,10 @@ struct Args {
     /// How often to print a row of rates and sizes while the run goes.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     report_every: Duration,
+    /// Before the run, send this much past of the first host (the one the
+    /// history queries read), such as `24h`; at most 7 days less an hour.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    backfill: Duration,
     /// History queries per window (24 h and 30 d) for one host during the run.
     #[arg(long, default_value_t = 0)]
     history_queries: u32,
@@ -95,6 +100,12 @@ impl Args {
         }
         if self.history_queries > 10_000 {
             bail!("--history-queries is capped at 10000");
+        }
+        if self.backfill > backfill::MAX_SPAN {
+            bail!(
+                "--backfill reaches back at most {} (the aggregator refuses older samples)",
+                humantime::format_duration(backfill::MAX_SPAN)
+            );
         }
         if self.report_every < Duration::from_secs(1) {
             bail!("--report-every must be at least 1s");
@@ -138,9 +149,32 @@ async fn main() -> Result<()> {
     );
 
     let interval_secs = args.interval.as_secs_f64();
-    let hosts: Vec<SimHost> = (0..args.agents)
+    let mut hosts: Vec<SimHost> = (0..args.agents)
         .map(|i| SimHost::new(args.seed, i, args.workers, interval_secs))
         .collect();
+    let mut run = Run {
+        url: aggregator.grpc.clone(),
+        token: aggregator.token.clone(),
+        interval: args.interval,
+        agents: args.agents,
+        spread: args.spread,
+        stop_at: Instant::now(),
+    };
+    let backfilled = match hosts.first_mut() {
+        Some(host) if !args.backfill.is_zero() => {
+            let done = backfill::backfill(host, &run, args.backfill).await?;
+            println!(
+                "backfilled {} of host {}: {} samples in {} batches, {:.1} s",
+                humantime::format_duration(args.backfill),
+                host.host_id,
+                done.samples,
+                done.batches,
+                done.took.as_secs_f64()
+            );
+            Some(done)
+        }
+        _ => None,
+    };
     let host_ids: Vec<String> = hosts.iter().map(|h| h.host_id.clone()).collect();
     let sent_log = Arc::new(SentLog::new(&host_ids, args.ws_clients > 0));
 
@@ -194,14 +228,8 @@ async fn main() -> Result<()> {
         })
     };
 
-    let run = Arc::new(Run {
-        url: aggregator.grpc.clone(),
-        token: aggregator.token.clone(),
-        interval: args.interval,
-        agents: args.agents,
-        spread: args.spread,
-        stop_at,
-    });
+    run.stop_at = stop_at;
+    let run = Arc::new(run);
     let mut agents = JoinSet::new();
     for (index, host) in (0u32..).zip(hosts) {
         agents.spawn(agent::stream(
@@ -268,11 +296,13 @@ async fn main() -> Result<()> {
     let sent = counters.sent.load(Ordering::Relaxed);
     let acked = counters.acked.load(Ordering::Relaxed);
     let ack = acks.summary();
+    // Everything on disk, the backfill's samples included.
+    let on_disk = acked + backfilled.map_or(0, |b| b.samples);
     let per_sample = |bytes: u64| {
-        if acked == 0 {
+        if on_disk == 0 {
             "-".to_owned()
         } else {
-            format!("{:.0} B", bytes as f64 / acked as f64)
+            format!("{:.0} B", bytes as f64 / on_disk as f64)
         }
     };
     Headline {
@@ -309,7 +339,7 @@ async fn main() -> Result<()> {
             ),
         ),
         (
-            "bytes per stored host-sample (database, all files)".to_owned(),
+            "bytes per stored host-sample, backfill included (database, all files)".to_owned(),
             format!("{}, {}", per_sample(files.db), per_sample(files.total())),
         ),
         (
@@ -336,6 +366,18 @@ async fn main() -> Result<()> {
         details.push((
             format!("aggregator thread `{name}` ×{count}"),
             format!("{percent:.1} %"),
+        ));
+    }
+    if let Some(done) = backfilled {
+        details.push((
+            "backfill of the history host".to_owned(),
+            format!(
+                "{} samples in {} batches, {:.1} s ({:.0} samples/s)",
+                done.samples,
+                done.batches,
+                done.took.as_secs_f64(),
+                done.samples as f64 / done.took.as_secs_f64().max(1e-9)
+            ),
         ));
     }
     if let Some(history) = &history {

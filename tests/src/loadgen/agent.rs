@@ -143,20 +143,21 @@ impl Grid {
     }
 }
 
-/// Streams host number `index` until `run.stop_at`, then drains its acks.
-pub async fn stream(
-    mut host: SimHost,
-    index: u32,
-    run: Arc<Run>,
-    counters: Arc<Counters>,
-    acks: Arc<Latencies>,
-    sent_log: Arc<SentLog>,
-) -> Result<()> {
+/// Opens a stream for `host` with the run's token and says Hello; returns
+/// the sending side and the aggregator's answers.
+pub async fn open(
+    run: &Run,
+    host: &SimHost,
+) -> Result<(
+    mpsc::Sender<wire::AgentMessage>,
+    tonic::Streaming<wire::AggregatorMessage>,
+)> {
     let channel = tonic::transport::Endpoint::from_shared(run.url.clone())?
         .connect_timeout(CONNECT_TIMEOUT)
         .connect()
         .await?;
-    let mut client = wire::IngestClient::new(channel);
+    // Backfill batches are large; the aggregator sets the real limit.
+    let mut client = wire::IngestClient::new(channel).max_encoding_message_size(64 << 20);
     let (tx, rx) = mpsc::channel(64);
     let interval_ms = u32::try_from(run.interval.as_millis()).unwrap_or(1000);
     tx.send(wire::AgentMessage {
@@ -168,10 +169,23 @@ pub async fn stream(
         wire::AUTHORIZATION_METADATA,
         format!("Bearer {}", run.token).parse()?,
     );
-    let mut inbound = tokio::time::timeout(CONNECT_TIMEOUT, client.connect(request))
+    let inbound = tokio::time::timeout(CONNECT_TIMEOUT, client.connect(request))
         .await
         .map_err(|_| anyhow::anyhow!("the aggregator did not answer the stream in time"))??
         .into_inner();
+    Ok((tx, inbound))
+}
+
+/// Streams host number `index` until `run.stop_at`, then drains its acks.
+pub async fn stream(
+    mut host: SimHost,
+    index: u32,
+    run: Arc<Run>,
+    counters: Arc<Counters>,
+    acks: Arc<Latencies>,
+    sent_log: Arc<SentLog>,
+) -> Result<()> {
+    let (tx, mut inbound) = open(&run, &host).await?;
     let pending: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
 
     let reader = {

@@ -3,7 +3,8 @@
 //! - [`walk`] and [`workers`] make numbers that move like real ones, and
 //!   [`host`] puts them together into a simulated host's Hello and samples.
 //! - [`aggregator`] starts the aggregator binary under test.
-//! - [`agent`] streams one simulated host over gRPC and times its acks.
+//! - [`agent`] streams one simulated host over gRPC and times its acks;
+//!   [`backfill`] first sends one host's past, for the history queries.
 //! - [`latency`] keeps latencies and turns them into percentiles.
 //! - [`ws`] runs WebSocket clients on `/ws` that time sample → client, and
 //!   measures one snapshot; [`history`] times history queries.
@@ -13,6 +14,7 @@
 
 pub mod agent;
 pub mod aggregator;
+pub mod backfill;
 pub mod files;
 pub mod history;
 pub mod host;
