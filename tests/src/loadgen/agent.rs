@@ -192,7 +192,7 @@ pub async fn stream(
         let counters = counters.clone();
         let pending = pending.clone();
         tokio::spawn(async move {
-            while let Ok(Some(msg)) = inbound.message().await {
+            while let Some(msg) = inbound.message().await? {
                 let Some(wire::aggregator_message::Msg::Ack(ack)) = msg.msg else {
                     continue;
                 };
@@ -206,6 +206,7 @@ pub async fn stream(
                     acks.record(at.elapsed());
                 }
             }
+            Ok::<(), tonic::Status>(())
         })
     };
 
@@ -214,7 +215,8 @@ pub async fn stream(
     let mut result = Ok(());
     loop {
         let ts = grid.next_timestamp();
-        tokio::time::sleep(grid.until_send(ts)).await;
+        let until_stop = run.stop_at.saturating_duration_since(Instant::now());
+        tokio::time::sleep(grid.until_send(ts).min(until_stop)).await;
         if Instant::now() >= run.stop_at {
             break;
         }
@@ -254,7 +256,14 @@ pub async fn stream(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     drop(tx);
-    let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+    // Closing our side ends the stream cleanly; an error status before
+    // that (a refused batch, a revoked token) is why the agent failed.
+    if let Ok(Ok(Err(status))) = tokio::time::timeout(Duration::from_secs(2), reader).await {
+        return Err(anyhow::anyhow!(
+            "the aggregator ended the stream: {}",
+            status.message()
+        ));
+    }
     result
 }
 
