@@ -184,6 +184,7 @@ async fn main() -> Result<()> {
     let acks = Arc::new(Latencies::new(start));
     let cpu0 = procfs::cpu_secs(&pid)?;
     let self0 = procfs::cpu_secs("self")?;
+    let machine0 = procfs::machine_ticks()?;
     let threads0 = procfs::threads(&pid)?;
 
     let stop_sampling = CancellationToken::new();
@@ -274,6 +275,7 @@ async fn main() -> Result<()> {
     let elapsed = start.elapsed();
     let cpu1 = procfs::cpu_secs(&pid)?;
     let self1 = procfs::cpu_secs("self")?;
+    let machine1 = procfs::machine_ticks()?;
     let threads1 = procfs::threads(&pid)?;
     let rss = procfs::rss_bytes(&pid)?;
     let files = DbFiles::read(&db);
@@ -357,6 +359,14 @@ async fn main() -> Result<()> {
         (
             "loadgen CPU".to_owned(),
             format!("{:.0} % of one core", (self1 - self0) / window * 100.0),
+        ),
+        (
+            "machine busy".to_owned(),
+            format!(
+                "{:.0} % of its {} cores",
+                procfs::machine_busy_percent(machine0, machine1),
+                std::thread::available_parallelism().map_or(1, usize::from)
+            ),
         ),
     ];
     for (name, count, percent) in procfs::busiest_threads(&threads0, &threads1, elapsed)

@@ -95,6 +95,40 @@ pub fn busiest_threads(
     list
 }
 
+/// The whole machine's CPU time so far, all cores together, in clock
+/// ticks: (busy, total). Busy leaves out idle and iowait, as `top` does;
+/// steal counts as busy (someone else had the core).
+pub fn machine_ticks() -> Result<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").context("read /proc/stat")?;
+    parse_machine(&stat)
+}
+
+fn parse_machine(stat: &str) -> Result<(u64, u64)> {
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .context("no cpu line in /proc/stat")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8) // user nice system idle iowait irq softirq steal
+        .map(|v| v.parse().context("a /proc/stat field is not a number"))
+        .collect::<Result<_>>()?;
+    let total: u64 = ticks.iter().sum();
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    Ok((total - idle, total))
+}
+
+/// Share of the machine busy between two [`machine_ticks`] readings, in %
+/// of all its cores.
+pub fn machine_busy_percent(before: (u64, u64), after: (u64, u64)) -> f64 {
+    let total = after.1.saturating_sub(before.1);
+    if total == 0 {
+        return 0.0;
+    }
+    after.0.saturating_sub(before.0) as f64 / total as f64 * 100.0
+}
+
 /// Raises this process's open-file limit to its hard limit (children
 /// started afterwards inherit it) and returns the limit now in force.
 /// Every simulated agent and WebSocket client is a socket here and in the
@@ -153,6 +187,17 @@ mod tests {
         let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
         assert_eq!(Some(raised), limit.current);
         assert_eq!(limit.current, limit.maximum);
+    }
+
+    #[test]
+    fn reads_how_busy_the_machine_is() {
+        let stat = "cpu  300 0 100 500 100 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n";
+        assert_eq!(parse_machine(stat).unwrap(), (400, 1000));
+        assert!(parse_machine("intr 1").is_err());
+        assert_eq!(machine_busy_percent((400, 1000), (700, 1400)), 75.0);
+        assert_eq!(machine_busy_percent((1, 1), (1, 1)), 0.0);
+        let (busy, total) = machine_ticks().unwrap();
+        assert!(busy <= total && total > 0);
     }
 
     #[test]

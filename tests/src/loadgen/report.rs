@@ -31,6 +31,8 @@ pub struct Row {
     pub files: DbFiles,
     /// The load generator's own CPU over the period, % of one core.
     pub loadgen_cpu_percent: f64,
+    /// The whole machine's busy share over the period, % of all cores.
+    pub machine_percent: f64,
 }
 
 /// What the periodic sampler reads.
@@ -43,7 +45,7 @@ pub struct Sampled {
     pub start: Instant,
 }
 
-const HEADER: &str = "| t (s) | stored/s | in flight | ack p99 (ms) | aggregator CPU | aggregator RSS | loadgen CPU | DB | WAL | -shm |\n|---|---|---|---|---|---|---|---|---|---|";
+const HEADER: &str = "| t (s) | stored/s | in flight | ack p99 (ms) | aggregator CPU | aggregator RSS | loadgen CPU | machine busy | DB | WAL | -shm |\n|---|---|---|---|---|---|---|---|---|---|---|";
 
 /// Takes a [`Row`] every `every` until `stop`, printing each as it comes.
 pub async fn sample_every(what: Sampled, every: Duration, stop: CancellationToken) -> Vec<Row> {
@@ -54,6 +56,7 @@ pub async fn sample_every(what: Sampled, every: Duration, stop: CancellationToke
     let mut last_acked = what.counters.acked.load(Ordering::Relaxed);
     let mut last_cpu = procfs::cpu_secs(&what.pid).unwrap_or(0.0);
     let mut last_self = procfs::cpu_secs("self").unwrap_or(0.0);
+    let mut last_machine = procfs::machine_ticks().unwrap_or_default();
     println!("\nevery {}:\n{HEADER}", humantime::format_duration(every));
     loop {
         tokio::select! {
@@ -66,6 +69,7 @@ pub async fn sample_every(what: Sampled, every: Duration, stop: CancellationToke
         let ack = what.acks.between(last_at, at);
         let cpu = procfs::cpu_secs(&what.pid).unwrap_or(last_cpu);
         let own = procfs::cpu_secs("self").unwrap_or(last_self);
+        let machine = procfs::machine_ticks().unwrap_or(last_machine);
         let row = Row {
             at,
             stored_per_s: (acked - last_acked) as f64 / secs,
@@ -79,17 +83,18 @@ pub async fn sample_every(what: Sampled, every: Duration, stop: CancellationToke
             rss: procfs::rss_bytes(&what.pid).unwrap_or(0),
             files: DbFiles::read(&what.db),
             loadgen_cpu_percent: (own - last_self) / secs * 100.0,
+            machine_percent: procfs::machine_busy_percent(last_machine, machine),
         };
         println!("{}", format_row(&row));
         rows.push(row);
-        (last_at, last_acked, last_cpu, last_self) = (at, acked, cpu, own);
+        (last_at, last_acked, last_cpu, last_self, last_machine) = (at, acked, cpu, own, machine);
     }
     rows
 }
 
 fn format_row(row: &Row) -> String {
     format!(
-        "| {:.0} | {:.0} | {} | {} | {:.0} % | {} | {:.0} % | {} | {} | {} |",
+        "| {:.0} | {:.0} | {} | {} | {:.0} % | {} | {:.0} % | {:.0} % | {} | {} | {} |",
         row.at.as_secs_f64(),
         row.stored_per_s,
         row.in_flight,
@@ -101,6 +106,7 @@ fn format_row(row: &Row) -> String {
         row.cpu_percent,
         human(row.rss),
         row.loadgen_cpu_percent,
+        row.machine_percent,
         human(row.files.db),
         human(row.files.wal),
         human(row.files.shm),
@@ -181,10 +187,11 @@ mod tests {
                 other: 0,
             },
             loadgen_cpu_percent: 7.0,
+            machine_percent: 81.4,
         };
         assert_eq!(
             format_row(&row),
-            "| 10 | 500 | 3 | 12.3 | 63 % | 50.0 MiB | 7 % | 4.00 KiB | 3.00 MiB | 32.0 KiB |"
+            "| 10 | 500 | 3 | 12.3 | 63 % | 50.0 MiB | 7 % | 81 % | 4.00 KiB | 3.00 MiB | 32.0 KiB |"
         );
         assert_eq!(
             HEADER.lines().next().map(|l| l.matches('|').count()),
