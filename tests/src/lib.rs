@@ -2,6 +2,9 @@
 //! agents started in-process on ephemeral loopback ports with a temporary
 //! database, real worker processes for the agents to find, a raw gRPC
 //! client for hostile input, and waiting on conditions with deadlines.
+//! [`loadgen`] holds the load generator's parts.
+
+pub mod loadgen;
 
 use std::future::Future;
 use std::net::SocketAddr;

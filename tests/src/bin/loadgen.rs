@@ -1,40 +1,79 @@
 //! Load generator: starts the release aggregator as its own process on a
-//! temporary database (loopback only), streams from N simulated agents at
-//! a fixed interval for a bounded time, then reports the write rate, the
-//! ack latency and the aggregator's CPU and memory.
+//! temporary database (loopback only), streams realistic samples from N
+//! simulated agents at a fixed interval for a bounded time, and reports
+//! write rate, ack latency, the aggregator's CPU (whole and per thread) and
+//! RSS, its own CPU, and the database, WAL and -shm sizes. Optionally times
+//! history queries, WebSocket clients (sample → client latency, a connect
+//! storm) and one snapshot. The parts live in `fleetwatch_tests::loadgen`.
 //!
 //! `cargo build --release && cargo run --release -p fleetwatch-tests --bin loadgen -- --agents 100`
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
-use fleetwatch_proto as wire;
-use tokio::sync::{Mutex, mpsc};
-use tokio_stream::wrappers::ReceiverStream;
+use fleetwatch_tests::loadgen::agent::{self, Counters, Run, SentLog};
+use fleetwatch_tests::loadgen::aggregator::AggregatorProcess;
+use fleetwatch_tests::loadgen::backfill;
+use fleetwatch_tests::loadgen::files::{DbFiles, human};
+use fleetwatch_tests::loadgen::history;
+use fleetwatch_tests::loadgen::host::SimHost;
+use fleetwatch_tests::loadgen::latency::{Latencies, ms};
+use fleetwatch_tests::loadgen::procfs;
+use fleetwatch_tests::loadgen::report::{self, Headline, Sampled};
+use fleetwatch_tests::loadgen::ws::{self, WsStats};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(about = "Streams simulated agents into a real aggregator and measures it.")]
 struct Args {
-    /// Simulated agents (hosts).
+    /// Simulated agents (hosts), at most 20,000.
     #[arg(long, default_value_t = 100)]
     agents: u32,
     /// Sampling interval of every simulated agent.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     interval: Duration,
-    /// How long to stream (the run stops by itself).
+    /// How long to stream (the run stops by itself), at most 2 hours (the
+    /// issue's disk figures need an hour).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     duration: Duration,
-    /// Worker processes reported per sample.
-    #[arg(long, default_value_t = 8)]
+    /// Spread the hosts' samples evenly over the interval (each host on
+    /// its own phase) instead of all on the same wall-clock grid, as agents
+    /// with synchronised clocks send them.
+    #[arg(long)]
+    spread: bool,
+    /// Worker processes per host, spread over 1–3 groups.
+    #[arg(long, default_value_t = 20)]
     workers: u32,
-    /// HTTP port of the aggregator (0: any free port), so that WebSocket
-    /// clients can join the run; the address is printed at the start.
+    /// Seed of the simulated hosts: the same seed sends the same values.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How often to print a row of rates and sizes while the run goes.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    report_every: Duration,
+    /// Before the run, send this much past of the first host (the one the
+    /// history queries read), such as `24h`; at most 7 days less an hour.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    backfill: Duration,
+    /// History queries per window (24 h and 30 d) for one host during the run.
+    #[arg(long, default_value_t = 0)]
+    history_queries: u32,
+    /// WebSocket clients on /ws timing sample → client, at most 1,000.
+    #[arg(long, default_value_t = 0)]
+    ws_clients: u32,
+    /// Connect the WebSocket clients all at once half-way through the run
+    /// (instead of before the agents start).
+    #[arg(long)]
+    ws_storm: bool,
+    /// Time one WebSocket snapshot at the end and report its size.
+    #[arg(long)]
+    snapshot: bool,
+    /// HTTP port of the aggregator (0: any free port), so that a browser
+    /// can watch the run; the address is printed at the start.
     #[arg(long, default_value_t = 0)]
     http_port: u16,
     /// The aggregator binary to start.
@@ -42,266 +81,347 @@ struct Args {
     aggregator_bin: PathBuf,
 }
 
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn sample(ts: i64, host: u32, workers: u32) -> wire::Sample {
-    let cpu = f64::from((ts / 1000 % 100) as u32 + host % 7);
-    wire::Sample {
-        timestamp_ms: ts,
-        system: Some(wire::SystemMetrics {
-            cpu_percent: cpu.min(100.0),
-            cpu_per_core: vec![cpu.min(100.0); 8],
-            load1: 1.5,
-            load5: 1.2,
-            load15: 1.0,
-            memory_total_bytes: 16 << 30,
-            memory_used_bytes: 6 << 30,
-            memory_available_bytes: 10 << 30,
-            swap_total_bytes: 2 << 30,
-            swap_used_bytes: 0,
-            filesystems: ["/", "/var", "/data"]
-                .iter()
-                .map(|m| wire::Filesystem {
-                    mount_point: (*m).to_owned(),
-                    fs_type: "ext4".to_owned(),
-                    device: format!("/dev/sd{m}"),
-                    total_bytes: 100 << 30,
-                    available_bytes: 40 << 30,
-                })
-                .collect(),
-            disk_read_bytes_per_sec: 1e6,
-            disk_write_bytes_per_sec: 2e6,
-            net_rx_bytes_per_sec: 3e6,
-            net_tx_bytes_per_sec: 1e6,
-            uptime_secs: 100_000,
-            process_count: 300,
-        }),
-        workers: (0..workers)
-            .map(|i| wire::Worker {
-                group: "queue".to_owned(),
-                pid: 1000 + i,
-                name: "python3".to_owned(),
-                cmdline: format!("python3 -m worker --queue default --concurrency 1 --id {i}"),
-                state: "sleeping".to_owned(),
-                cpu_percent: 3.0,
-                rss_bytes: 200 << 20,
-                threads: 4,
-                start_time_secs: ts / 1000 - 3600,
-            })
-            .collect(),
-        groups: vec![wire::GroupStatus {
-            name: "queue".to_owned(),
-            min_alive: workers,
-            alive: workers,
-            restarts: 0,
-        }],
+impl Args {
+    fn check(&self) -> Result<()> {
+        if self.duration > Duration::from_secs(2 * 3600) {
+            bail!("--duration is capped at 2h");
+        }
+        if self.agents == 0 || self.agents > 20_000 {
+            bail!("--agents must be 1 to 20000");
+        }
+        if self.workers > 1024 {
+            bail!("--workers is capped at 1024 (the aggregator's limit per sample)");
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&self.interval) {
+            bail!("--interval must be 100ms to 1h");
+        }
+        if self.ws_clients > 1000 {
+            bail!("--ws-clients is capped at 1000");
+        }
+        if self.history_queries > 10_000 {
+            bail!("--history-queries is capped at 10000");
+        }
+        if self.backfill > backfill::MAX_SPAN {
+            bail!(
+                "--backfill reaches back at most {} (the aggregator refuses older samples)",
+                humantime::format_duration(backfill::MAX_SPAN)
+            );
+        }
+        if self.report_every < Duration::from_secs(1) {
+            bail!("--report-every must be at least 1s");
+        }
+        Ok(())
     }
-}
-
-#[derive(Default)]
-struct Stats {
-    sent: AtomicU64,
-    acked: AtomicU64,
-    latencies_us: Mutex<Vec<u64>>,
-}
-
-async fn agent(
-    url: String,
-    token: Arc<str>,
-    host: u32,
-    args: Arc<Args>,
-    stats: Arc<Stats>,
-    stop_at: Instant,
-) -> Result<()> {
-    let channel = tonic::transport::Endpoint::from_shared(url)?
-        .connect()
-        .await?;
-    let mut client = wire::IngestClient::new(channel);
-    let (tx, rx) = mpsc::channel(64);
-    let mut hello = fleetwatch_tests::hello_msg(&format!("load-{host:04}"));
-    if let Some(wire::agent_message::Msg::Hello(h)) = hello.msg.as_mut() {
-        h.interval_ms = u32::try_from(args.interval.as_millis()).unwrap_or(1000);
-    }
-    tx.send(hello).await?;
-    let mut request = tonic::Request::new(ReceiverStream::new(rx));
-    request.metadata_mut().insert(
-        wire::AUTHORIZATION_METADATA,
-        format!("Bearer {token}").parse()?,
-    );
-    let mut inbound = client.connect(request).await?.into_inner();
-    let sent_at: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
-
-    let reader = {
-        let stats = stats.clone();
-        let sent_at = sent_at.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(msg)) = inbound.message().await {
-                if let Some(wire::aggregator_message::Msg::Ack(ack)) = msg.msg {
-                    stats.acked.fetch_add(1, Ordering::Relaxed);
-                    let mut pending = sent_at.lock().await;
-                    if let Some(i) = pending.iter().position(|(s, _)| *s == ack.seq) {
-                        let (_, at) = pending.swap_remove(i);
-                        let us = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
-                        stats.latencies_us.lock().await.push(us);
-                    }
-                }
-            }
-        })
-    };
-
-    // Spread the agents over the interval, as real ones would be.
-    let offset = args
-        .interval
-        .mul_f64(f64::from(host) / f64::from(args.agents.max(1)));
-    tokio::time::sleep(offset).await;
-    let mut ticker = tokio::time::interval(args.interval);
-    let mut seq = 0;
-    while Instant::now() < stop_at {
-        ticker.tick().await;
-        seq += 1;
-        let ts = fleetwatch_tests::now_ms();
-        let batch = wire::Batch {
-            seq,
-            samples: vec![sample(ts, host, args.workers)],
-        };
-        sent_at.lock().await.push((seq, Instant::now()));
-        tx.send(wire::AgentMessage {
-            msg: Some(wire::agent_message::Msg::Batch(batch)),
-        })
-        .await?;
-        stats.sent.fetch_add(1, Ordering::Relaxed);
-    }
-    // Give the last acks a moment, then close.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    drop(tx);
-    let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
-    Ok(())
-}
-
-/// utime + stime of a process, in seconds, and its RSS in KiB.
-fn cpu_and_rss(pid: u32) -> Result<(f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let rest = stat.rsplit_once(") ").context("stat")?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0);
-    let hz = rustix::param::clock_ticks_per_second() as f64;
-    Ok((ticks as f64 / hz, rss))
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = Arc::new(Args::parse());
-    if args.duration > Duration::from_secs(600) {
-        bail!("--duration is capped at 10m");
+    let args = Args::parse();
+    args.check()?;
+    // Before the aggregator starts, so that it inherits the limit too.
+    let open_files = procfs::raise_open_files();
+    let sockets = u64::from(args.agents) + u64::from(args.ws_clients) + 64;
+    if open_files < sockets {
+        bail!(
+            "the open-file limit is {open_files}, too few for {sockets} sockets; raise it (ulimit -Hn) or run fewer agents"
+        );
     }
-    let dir = tempfile::tempdir()?;
-    let db = dir.path().join("load.db");
-    let grpc = free_port()?;
-    let http = if args.http_port == 0 {
-        free_port()?
-    } else {
-        args.http_port
-    };
-    let token: Arc<str> = fleetwatch_aggregator::auth::secret::generate("fwa_")?.into();
-    let mut child = Command::new(&args.aggregator_bin)
-        .args(["--grpc-listen", &format!("127.0.0.1:{grpc}")])
-        .args(["--http-listen", &format!("127.0.0.1:{http}")])
-        .arg("--db")
-        .arg(&db)
-        .env("RUST_LOG", "warn")
-        .env("FLEETWATCH_AGENT_TOKEN", &*token)
-        .stdout(Stdio::null())
-        .spawn()
-        .with_context(|| format!("start {}", args.aggregator_bin.display()))?;
-    let pid = child.id();
-    let health = format!("http://127.0.0.1:{http}/health");
-    fleetwatch_tests::wait_for("aggregator", Duration::from_secs(10), || {
-        let r = reqwest::get(health.clone());
-        async move { r.await.ok().filter(|r| r.status().is_success()) }
-    })
-    .await?;
+    let mut aggregator = AggregatorProcess::start(&args.aggregator_bin, args.http_port).await?;
+    let pid = aggregator.pid.clone();
+    let db = aggregator.db.clone();
+    println!(
+        "aggregator HTTP at {} (pid {pid}, database {})",
+        aggregator.http,
+        db.display()
+    );
+    println!(
+        "{} agents every {} ({}) for {}, {} workers each, seed {}",
+        args.agents,
+        humantime::format_duration(args.interval),
+        if args.spread {
+            "spread over the interval"
+        } else {
+            "all on the wall-clock grid"
+        },
+        humantime::format_duration(args.duration),
+        args.workers,
+        args.seed
+    );
 
-    println!("aggregator HTTP at http://127.0.0.1:{http}");
-    let stats = Arc::new(Stats::default());
-    let url = format!("http://127.0.0.1:{grpc}");
-    let (cpu0, _) = cpu_and_rss(pid)?;
-    let started = Instant::now();
-    let stop_at = started + args.duration;
-    let mut tasks = Vec::new();
-    for host in 0..args.agents {
-        tasks.push(tokio::spawn(agent(
-            url.clone(),
-            token.clone(),
+    let interval_secs = args.interval.as_secs_f64();
+    let mut hosts: Vec<SimHost> = (0..args.agents)
+        .map(|i| SimHost::new(args.seed, i, args.workers, interval_secs))
+        .collect();
+    let mut run = Run {
+        url: aggregator.grpc.clone(),
+        token: aggregator.token.clone(),
+        interval: args.interval,
+        agents: args.agents,
+        spread: args.spread,
+        stop_at: Instant::now(),
+    };
+    let backfilled = match hosts.first_mut() {
+        Some(host) if !args.backfill.is_zero() => {
+            let done = backfill::backfill(host, &run, args.backfill).await?;
+            println!(
+                "backfilled {} of host {}: {} samples in {} batches, {:.1} s",
+                humantime::format_duration(args.backfill),
+                host.host_id,
+                done.samples,
+                done.batches,
+                done.took.as_secs_f64()
+            );
+            Some(done)
+        }
+        _ => None,
+    };
+    let host_ids: Vec<String> = hosts.iter().map(|h| h.host_id.clone()).collect();
+    let sent_log = Arc::new(SentLog::new(&host_ids, args.ws_clients > 0));
+
+    let start = Instant::now();
+    let stop_at = start + args.duration;
+    let counters = Arc::new(Counters::default());
+    let acks = Arc::new(Latencies::new(start));
+    let cpu0 = procfs::cpu_secs(&pid)?;
+    let self0 = procfs::cpu_secs("self")?;
+    let machine0 = procfs::machine_ticks()?;
+    let threads0 = procfs::threads(&pid)?;
+
+    let stop_sampling = CancellationToken::new();
+    let sampler = tokio::spawn(report::sample_every(
+        Sampled {
+            pid: pid.clone(),
+            db: db.clone(),
+            counters: counters.clone(),
+            acks: acks.clone(),
+            start,
+        },
+        args.report_every,
+        stop_sampling.clone(),
+    ));
+
+    let ws_url = aggregator.ws.clone();
+    let ws_stats = Arc::new(WsStats::new(start));
+    let storm_at = start + args.duration / 2;
+    let ws_clients = {
+        let (url, sent, stats) = (ws_url.clone(), sent_log.clone(), ws_stats.clone());
+        let (n, storm) = (args.ws_clients, args.ws_storm);
+        tokio::spawn(async move {
+            if storm {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(storm_at)).await;
+            }
+            let mut clients = JoinSet::new();
+            for _ in 0..n {
+                clients.spawn(ws::client(
+                    url.clone(),
+                    sent.clone(),
+                    stats.clone(),
+                    stop_at,
+                ));
+            }
+            let mut errors = Vec::new();
+            while let Some(result) = clients.join_next().await {
+                if let Ok(Err(e)) = result {
+                    errors.push(format!("{e:#}"));
+                }
+            }
+            errors
+        })
+    };
+
+    run.stop_at = stop_at;
+    let run = Arc::new(run);
+    let mut agents = JoinSet::new();
+    for (index, host) in (0u32..).zip(hosts) {
+        agents.spawn(agent::stream(
             host,
-            args.clone(),
-            stats.clone(),
-            stop_at,
-        )));
+            index,
+            run.clone(),
+            counters.clone(),
+            acks.clone(),
+            sent_log.clone(),
+        ));
     }
-    for task in tasks {
-        if let Err(e) = task.await? {
-            eprintln!("agent failed: {e:#}");
+
+    let history = (args.history_queries > 0).then(|| {
+        let (base, host) = (aggregator.http.clone(), host_ids[0].clone());
+        let queries = args.history_queries;
+        tokio::spawn(async move {
+            // Start once there is something to read.
+            let from = start + args.duration / 5;
+            history::run(&base, &host, queries, from, stop_at).await
+        })
+    });
+
+    let mut failed_agents = 0;
+    while let Some(result) = agents.join_next().await {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failed_agents += 1;
+                if failed_agents <= 3 {
+                    eprintln!("agent failed: {e:#}");
+                }
+            }
+            Err(e) => {
+                failed_agents += 1;
+                eprintln!("agent task failed: {e}");
+            }
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let (cpu1, rss_kib) = cpu_and_rss(pid)?;
-
-    let pool = sqlx::SqlitePool::connect_with(
-        sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&db)
-            .read_only(true),
-    )
-    .await?;
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM host_samples")
-        .fetch_one(&pool)
-        .await?;
-    let worker_rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM worker_samples")
-        .fetch_one(&pool)
-        .await?;
-    pool.close().await;
-    let _ = child.kill();
-    let _ = child.wait();
-
-    let mut lat = stats.latencies_us.lock().await.clone();
-    lat.sort_unstable();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .map_or(0.0, |us| *us as f64 / 1000.0)
+    if let Some(status) = aggregator.exited()? {
+        bail!("the aggregator exited during the run: {status}");
+    }
+    let elapsed = start.elapsed();
+    let cpu1 = procfs::cpu_secs(&pid)?;
+    let self1 = procfs::cpu_secs("self")?;
+    let machine1 = procfs::machine_ticks()?;
+    let threads1 = procfs::threads(&pid)?;
+    let rss = procfs::rss_bytes(&pid)?;
+    let files = DbFiles::read(&db);
+    stop_sampling.cancel();
+    let rows = sampler.await?;
+    let ws_errors = ws_clients.await?;
+    let history = match history {
+        Some(task) => Some(task.await?),
+        None => None,
     };
-    println!(
-        "agents {} at {:?} for {:.1} s, {} workers per sample",
-        args.agents, args.interval, elapsed, args.workers
-    );
-    println!(
-        "samples sent {}, acked {}, stored {} (+{} worker rows)",
-        stats.sent.load(Ordering::Relaxed),
-        stats.acked.load(Ordering::Relaxed),
-        rows,
-        worker_rows
-    );
-    println!(
-        "write rate {:.0} samples/s ({:.0} rows/s)",
-        rows as f64 / elapsed,
-        (rows + worker_rows) as f64 / elapsed
-    );
-    println!(
-        "ack latency (send to commit to ack) p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        pct(0.5),
-        pct(0.99),
-        pct(1.0)
-    );
-    println!(
-        "aggregator CPU {:.1}% of one core, RSS {:.1} MiB",
-        (cpu1 - cpu0) / elapsed * 100.0,
-        rss_kib as f64 / 1024.0
-    );
+    let snapshot = if args.snapshot {
+        Some(ws::snapshot(&ws_url).await?)
+    } else {
+        None
+    };
+    drop(aggregator);
+
+    let secs = args.duration.as_secs_f64();
+    let window = elapsed.as_secs_f64();
+    let sent = counters.sent.load(Ordering::Relaxed);
+    let acked = counters.acked.load(Ordering::Relaxed);
+    let ack = acks.summary();
+    // Everything on disk, the backfill's samples included.
+    let on_disk = acked + backfilled.map_or(0, |b| b.samples);
+    let per_sample = |bytes: u64| {
+        if on_disk == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.0} B", bytes as f64 / on_disk as f64)
+        }
+    };
+    Headline {
+        hosts: args.agents,
+        workers: args.workers,
+        interval: args.interval,
+        duration: args.duration,
+        offered_per_s: sent as f64 / secs,
+        stored_per_s: acked as f64 / secs,
+        ack,
+        cpu_percent: (cpu1 - cpu0) / window * 100.0,
+        rss,
+        loadgen_cpu_percent: (self1 - self0) / window * 100.0,
+        files,
+    }
+    .print();
+
+    let mut details = vec![
+        ("samples sent".to_owned(), sent.to_string()),
+        (
+            "samples stored".to_owned(),
+            format!("{acked} (acked after commit)"),
+        ),
+        ("agents failed".to_owned(), failed_agents.to_string()),
+        ("ack p50 / p99 / max".to_owned(), ack.to_string()),
+        (
+            "database / WAL / -shm / other".to_owned(),
+            format!(
+                "{} / {} / {} / {}",
+                human(files.db),
+                human(files.wal),
+                human(files.shm),
+                human(files.other)
+            ),
+        ),
+        (
+            "bytes per stored host-sample, backfill included (database, all files)".to_owned(),
+            format!("{}, {}", per_sample(files.db), per_sample(files.total())),
+        ),
+        (
+            "WAL at its largest (periodic rows)".to_owned(),
+            human(rows.iter().map(|r| r.files.wal).max().unwrap_or(files.wal)),
+        ),
+        (
+            "aggregator CPU, RSS".to_owned(),
+            format!(
+                "{:.0} % of one core over {window:.1} s, {}",
+                (cpu1 - cpu0) / window * 100.0,
+                human(rss)
+            ),
+        ),
+        (
+            "loadgen CPU".to_owned(),
+            format!("{:.0} % of one core", (self1 - self0) / window * 100.0),
+        ),
+        (
+            "machine busy".to_owned(),
+            format!(
+                "{:.0} % of its {} cores",
+                procfs::machine_busy_percent(machine0, machine1),
+                std::thread::available_parallelism().map_or(1, usize::from)
+            ),
+        ),
+    ];
+    for (name, count, percent) in procfs::busiest_threads(&threads0, &threads1, elapsed)
+        .into_iter()
+        .take(8)
+    {
+        details.push((
+            format!("aggregator thread `{name}` ×{count}"),
+            format!("{percent:.1} %"),
+        ));
+    }
+    if let Some(done) = backfilled {
+        details.push((
+            "backfill of the history host".to_owned(),
+            format!(
+                "{} samples in {} batches, {:.1} s ({:.0} samples/s)",
+                done.samples,
+                done.batches,
+                done.took.as_secs_f64(),
+                done.samples as f64 / done.took.as_secs_f64().max(1e-9)
+            ),
+        ));
+    }
+    if let Some(history) = &history {
+        details.extend(history.details());
+    }
+    if args.ws_clients > 0 {
+        details.extend(ws_stats.details(&ws_errors));
+    }
+    if args.ws_storm && args.ws_clients > 0 {
+        // Ack latency before the storm (after the first interval, when all
+        // agents are up) against the ten seconds from the storm on.
+        let storm = storm_at - start;
+        let before = acks.between(args.interval, storm);
+        let after = acks.between(storm, storm + Duration::from_secs(10));
+        details.push(("ack before the storm".to_owned(), before.to_string()));
+        details.push((
+            "ack in the 10 s from the storm".to_owned(),
+            after.to_string(),
+        ));
+    }
+    if let Some(snap) = snapshot {
+        details.push((
+            "snapshot".to_owned(),
+            format!(
+                "{} ms, {} for {} hosts",
+                ms(snap.took.as_secs_f64() * 1000.0),
+                human(snap.bytes as u64),
+                snap.hosts
+            ),
+        ));
+    }
+    report::print_table("details", &details);
+    if acked == 0 {
+        bail!("nothing was stored");
+    }
     Ok(())
 }
