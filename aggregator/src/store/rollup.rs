@@ -162,13 +162,36 @@ pub fn encode(bucket: &Bucket) -> Vec<u8> {
 }
 
 pub fn decode(packed: &[u8]) -> Result<Bucket, DecodeError> {
+    let mut out = Bucket::new();
+    scan(packed, |key, agg| {
+        out.insert(key, agg);
+        true
+    })?;
+    Ok(out)
+}
+
+/// The aggregates of `keys` (sorted) in a stored bucket, without decoding
+/// the rest: a history query wants one series out of a hundred.
+pub fn find(packed: &[u8], keys: &[Key]) -> Result<Vec<(Key, Agg)>, DecodeError> {
+    let mut out = Vec::with_capacity(keys.len());
+    let last = keys.last().copied();
+    scan(packed, |key, agg| {
+        if keys.binary_search(&key).is_ok() {
+            out.push((key, agg));
+        }
+        Some(key) < last
+    })?;
+    Ok(out)
+}
+
+/// Calls `each` on the entries in key order while it returns true.
+fn scan(packed: &[u8], mut each: impl FnMut(Key, Agg) -> bool) -> Result<(), DecodeError> {
     let raw = codec::inflate(packed)?;
     let mut r = Reader::new(&raw);
     if r.u()? != VERSION {
         return Err(DecodeError("unknown rollup version"));
     }
     let n = r.len()?;
-    let mut out = Bucket::new();
     let mut sid = 0u32;
     for _ in 0..n {
         sid = sid.wrapping_add(u32::try_from(r.u()?).map_err(|_| DecodeError("sid"))?);
@@ -177,17 +200,17 @@ pub fn decode(packed: &[u8]) -> Result<Bucket, DecodeError> {
         let sum = r.i128()?;
         let min = r.i()?;
         let max = min.wrapping_add(r.i()?);
-        out.insert(
-            Key { sid, field },
-            Agg {
-                count,
-                sum,
-                min,
-                max,
-            },
-        );
+        let agg = Agg {
+            count,
+            sum,
+            min,
+            max,
+        };
+        if !each(Key { sid, field }, agg) {
+            break;
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -222,6 +245,8 @@ mod tests {
         assert_eq!(a, whole);
         for bucket in whole.values() {
             assert_eq!(&decode(&encode(bucket)).unwrap(), bucket);
+            let found = find(&encode(bucket), &[key, Key::host(99)]).unwrap();
+            assert_eq!(found, vec![(key, bucket[&key])]);
         }
         assert!(decode(b"xx").is_err());
     }

@@ -70,6 +70,9 @@ pub mod field {
     pub const WORKER_THREADS: u16 = 2202;
     /// The sid of the worker's `State` entity.
     pub const WORKER_STATE: u16 = 2203;
+    /// The sid of the `Text` entity of the worker's command line (which a
+    /// process may change: sidekiq shows how busy it is there).
+    pub const WORKER_CMDLINE: u16 = 2204;
 }
 
 /// Values scaled by 100 (0.01 resolution).
@@ -146,11 +149,14 @@ pub enum Entity {
         group: String,
         pid: u32,
         name: String,
-        cmdline: String,
         start: i64,
     },
     State {
         name: String,
+    },
+    /// A command line.
+    Text {
+        text: String,
     },
 }
 
@@ -161,6 +167,7 @@ pub struct Dictionary {
     filesystems: HashMap<String, Vec<u32>>,
     groups: HashMap<String, u32>,
     states: HashMap<String, u32>,
+    texts: HashMap<String, u32>,
     workers: HashMap<(u32, i64), Vec<u32>>,
 }
 
@@ -210,6 +217,9 @@ impl Dictionary {
             }
             Entity::State { name } => {
                 self.states.insert(name.clone(), sid);
+            }
+            Entity::Text { text } => {
+                self.texts.insert(text.clone(), sid);
             }
             Entity::Worker { pid, start, .. } => {
                 self.workers.entry((*pid, *start)).or_default().push(sid)
@@ -272,18 +282,24 @@ impl Dictionary {
         }
     }
 
+    fn text(&mut self, text: &str, new: &mut Vec<(u32, Entity)>) -> u32 {
+        match self.texts.get(text) {
+            Some(sid) => *sid,
+            None => self.add(
+                Entity::Text {
+                    text: text.to_owned(),
+                },
+                new,
+            ),
+        }
+    }
+
     fn worker(&mut self, w: &Worker, new: &mut Vec<(u32, Entity)>) -> u32 {
         if let Some(sids) = self.workers.get(&(w.pid, w.start_time_secs)) {
             for sid in sids {
-                if let Some(Entity::Worker {
-                    group,
-                    name,
-                    cmdline,
-                    ..
-                }) = self.get(*sid)
+                if let Some(Entity::Worker { group, name, .. }) = self.get(*sid)
                     && *group == w.group
                     && *name == w.name
-                    && *cmdline == w.cmdline
                 {
                     return *sid;
                 }
@@ -294,7 +310,6 @@ impl Dictionary {
                 group: w.group.clone(),
                 pid: w.pid,
                 name: w.name.clone(),
-                cmdline: w.cmdline.clone(),
                 start: w.start_time_secs,
             },
             new,
@@ -393,6 +408,7 @@ pub fn flatten(sample: &Sample, dict: &mut Dictionary, new: &mut Vec<(u32, Entit
     }
     for w in &sample.workers {
         let state = dict.state(&w.state, new);
+        let cmdline = dict.text(&w.cmdline, new);
         let sid = dict.worker(w, new);
         out.push((
             Key {
@@ -421,6 +437,13 @@ pub fn flatten(sample: &Sample, dict: &mut Dictionary, new: &mut Vec<(u32, Entit
                 field: WORKER_STATE,
             },
             i64::from(state),
+        ));
+        out.push((
+            Key {
+                sid,
+                field: WORKER_CMDLINE,
+            },
+            i64::from(cmdline),
         ));
     }
     out.sort_unstable_by_key(|(k, _)| *k);
@@ -533,17 +556,23 @@ pub fn rebuild(timestamp_ms: TimestampMs, values: &[(Key, i64)], dict: &Dictiona
                     group,
                     pid,
                     name,
-                    cmdline,
                     start,
                 }) => {
-                    let state = of(WORKER_STATE)
-                        .and_then(|s| u32::try_from(s).ok())
-                        .and_then(|s| dict.get(s));
+                    let entity = |f: u16| {
+                        of(f)
+                            .and_then(|s| u32::try_from(s).ok())
+                            .and_then(|s| dict.get(s))
+                    };
+                    let state = entity(WORKER_STATE);
+                    let cmdline = match entity(WORKER_CMDLINE) {
+                        Some(Entity::Text { text }) => text.clone(),
+                        _ => String::new(),
+                    };
                     workers.push(Worker {
                         group: group.clone(),
                         pid: *pid,
                         name: name.clone(),
-                        cmdline: cmdline.clone(),
+                        cmdline,
                         state: match state {
                             Some(Entity::State { name }) => name.clone(),
                             _ => String::new(),
@@ -554,7 +583,7 @@ pub fn rebuild(timestamp_ms: TimestampMs, values: &[(Key, i64)], dict: &Dictiona
                         start_time_secs: *start,
                     });
                 }
-                Some(Entity::State { .. }) | None => {
+                Some(Entity::State { .. } | Entity::Text { .. }) | None => {
                     tracing::debug!(sid = key.sid, v, "value of an unknown entity skipped");
                 }
             }
@@ -671,8 +700,9 @@ pub(crate) mod tests {
         let mut new = Vec::new();
         let s = sample(5000, 42.25);
         let values = flatten(&s, &mut dict, &mut new);
-        // 2 filesystems, 1 group, 2 states, 2 workers: each stored once.
-        assert_eq!(new.len(), 7);
+        // 2 filesystems, 1 group, 2 states, 1 command line, 2 workers:
+        // each stored once.
+        assert_eq!(new.len(), 8);
         let back = rebuild(5000, &values, &dict);
         let mut expected = s.clone();
         expected
@@ -694,6 +724,8 @@ pub(crate) mod tests {
         }
         let mut moved = s.clone();
         moved.workers[0].pid = 21;
+        // A new command line is a new text, not a new process.
+        moved.workers[1].cmdline = "celery -A app worker [busy]".to_owned();
         let mut new_a = Vec::new();
         let mut new_b = Vec::new();
         assert_eq!(
@@ -701,7 +733,7 @@ pub(crate) mod tests {
             flatten(&moved, &mut restored, &mut new_b)
         );
         assert_eq!(new_a, new_b);
-        assert_eq!(new_a.len(), 1);
+        assert_eq!(new_a.len(), 2);
         assert!(
             restored
                 .restore(99, Entity::State { name: "x".into() })

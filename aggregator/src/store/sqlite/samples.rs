@@ -523,6 +523,8 @@ impl SampleStore for SqliteStore {
                 raw.open_rows(q.host_id, q.from_ms, q.to_ms),
             )
         };
+        let mut keys = keys;
+        keys.sort_unstable();
         let Some(first) = keys.first() else {
             return Ok(HistoryAnswer {
                 tier,
@@ -566,11 +568,8 @@ impl SampleStore for SqliteStore {
                 for row in &rows {
                     let bucket_ms: i64 = row.try_get("bucket_ms")?;
                     let data: Vec<u8> = row.try_get("data")?;
-                    let aggs = rollup::decode(&data).map_err(|e| corrupt(table, e))?;
-                    for key in &keys {
-                        if let Some(agg) = aggs.get(key) {
-                            answer.add(rollup::bucket_of(bucket_ms, q.step_ms), agg);
-                        }
+                    for (_, agg) in rollup::find(&data, &keys).map_err(|e| corrupt(table, e))? {
+                        answer.add(rollup::bucket_of(bucket_ms, q.step_ms), &agg);
                     }
                 }
             }
