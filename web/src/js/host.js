@@ -5,7 +5,7 @@
 import { h, replace } from './dom.js';
 import { TimeChart, available as chartsAvailable } from './charts.js';
 import { WorkersView } from './workers.js';
-import { ago, bytes, duration, num, pct, rate } from './format.js';
+import { ago, bytes, duration, hostName, num, pct, rate } from './format.js';
 
 export const RANGES = { '15m': 900, '1h': 3600, '6h': 21600, '24h': 86400 };
 const NICE_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
@@ -169,10 +169,10 @@ export class HostView {
     const l = host.latest;
     const fact = (label, value) => h('div', { class: 'fact' }, h('dt', { text: label }), h('dd', { text: value }));
     replace(this.info,
-      h('h1', {}, h('span', { class: 'host-name', text: i.hostname || this.hostId }),
+      h('h1', {}, h('span', { class: 'host-name', text: hostName(this.hostId, i) }),
         h('span', { class: `status status-${status}`, text: status })),
       h('dl', { class: 'facts' },
-        fact('host id', this.hostId),
+        fact('hostname', i.hostname || '–'),
         fact('OS', [i.os, i.kernel].filter(Boolean).join(' · ') || '–'),
         fact('CPUs', String(i.cpu_count ?? '–')),
         fact('memory', bytes(i.memory_total_bytes)),
