@@ -70,8 +70,11 @@ export class World {
     return child;
   }
 
-  /** `args`: extra flags, such as `['--read-auth', 'login']`. */
-  async startAggregator({ grpcPort, httpPort, args = [] }) {
+  /**
+   * `args`: extra flags, such as `['--read-auth', 'login']`; `config`: extra
+   * lines for its TOML config, such as alert rules.
+   */
+  async startAggregator({ grpcPort, httpPort, args = [], config: extra = [] }) {
     // The tests drive worker pools. This machine's own CPU, memory and disk
     // (a busy CI box) must not raise alerts that change what the page shows.
     const config = path.join(this.dir, 'aggregator.toml');
@@ -79,6 +82,7 @@ export class World {
       '[alerts.defaults.cpu]', 'enabled = false',
       '[alerts.defaults.memory]', 'enabled = false',
       '[alerts.defaults.disk]', 'enabled = false', '',
+      ...extra, '',
     ].join('\n'));
     const child = this.spawn('aggregator', path.join(BIN_DIR, 'fleetwatch-aggregator'), [
       '--config', config,

@@ -91,7 +91,13 @@ export class FleetState extends EventTarget {
       if (msg.summary) this.hosts.get(msg.host_id).trace.add(msg.summary);
       this.emit('unknown-host', msg.host_id);
     } else {
-      if (host.summary && msg.timestamp_ms < host.summary.timestamp_ms) return; // stale resend
+      if (host.summary && msg.timestamp_ms < host.summary.timestamp_ms) {
+        // A late sample (an agent's backlog after an outage): it fills gaps
+        // in charts and sparklines but is not the host's current state.
+        if (msg.summary) host.trace.add(msg.summary);
+        this.emit('backfill', msg);
+        return;
+      }
       host.summary = msg.summary;
       if (msg.summary) host.trace.add(msg.summary);
       host.lastSeenMs = msg.timestamp_ms;
