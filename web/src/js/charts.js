@@ -7,10 +7,13 @@
 // `onZoom` callback); legends show the values under the cursor, else the
 // latest. Threshold lines and alert start/end markers are drawn on top.
 
-import uPlot from '../vendor/uPlot.esm.js';
 import { h } from './dom.js';
 
-/** False when the aggregator was built without uPlot (npm ci not run). */
+/**
+ * uPlot's minified build, a classic script that index.html runs first.
+ * Missing when the aggregator was built without it (npm ci not run).
+ */
+const uPlot = globalThis.uPlot;
 export const available = typeof uPlot === 'function';
 
 const PALETTE = ['#2f7ed8', '#e4572e', '#29a36a', '#a05fd6', '#e0a100', '#17a2b8', '#d6457a', '#7a8b99'];
