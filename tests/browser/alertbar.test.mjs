@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { SCREENSHOTS, World, freePort, waitFor } from './harness.mjs';
+import { SCREENSHOTS, World, contrastProblems, freePort, waitFor } from './harness.mjs';
 
 const USER = 'bar-admin';
 const PASSWORD = 'correct horse battery';
@@ -189,5 +189,22 @@ describe('alert bar, silences and history in a real browser', () => {
     await waitFor('only the resolved one', async () => (await rows.count()) === 1, 5000);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'alert-history.png') });
     assert.deepEqual(problems, [], 'no script errors or CSP violations');
+  });
+
+  test('text contrast is at least 4.5:1 in the light and the dark theme', async () => {
+    for (const scheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme: scheme });
+      for (const route of ['#/', '#/alerts', '#/silences', `#/host/${HOST_A}`]) {
+        await page.goto(`${base}/${route}`);
+        await page.locator('#alerts').waitFor({ timeout: 10000 });
+        await page.waitForTimeout(500);
+        // The group opened, so that its rows and buttons are on screen too.
+        if (route === '#/') await page.locator('#alert-list summary').first().click();
+        const problems = await contrastProblems(page);
+        assert.deepEqual(problems, [], `${scheme} theme, ${route}`);
+      }
+      await page.screenshot({ path: path.join(SCREENSHOTS, `alerts-${scheme}.png`) });
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
   });
 });

@@ -233,4 +233,20 @@ describe('dashboard in a real browser', () => {
       return c.x.filter((t, i) => t > from && t < to && c.ys[0][i] != null).length >= 2;
     }, outage), 30000);
   });
+
+  test('an offline host keeps its last values, marked stale with their time', async () => {
+    const agent = [...world.procs].find((p) => p.name === `agent-${HOST}`);
+    await world.stopProcess(agent);
+    await page.goto(`${base}/#/`);
+    const row = page.locator(`tr[data-host="${HOST}"]`);
+    await waitFor('the host offline', async () => (await row.locator('.status').textContent()) === 'offline', 20000);
+    const cpu = row.locator('td.usage').first();
+    assert.match(await cpu.getAttribute('class'), /\bstale\b/);
+    assert.match(await cpu.getAttribute('title'), /^last values, from /);
+    assert.match(await cpu.textContent(), /\d+(\.\d)? %/, 'the last value stays');
+    await page.goto(`${base}/#/host/${HOST}`);
+    await page.locator('#host-stale').waitFor({ timeout: 10000 });
+    assert.match(await page.locator('#host-stale').textContent(), /Offline: the values below are its last/);
+    assert.ok(await page.locator('#host .fact.stale').count() >= 1);
+  });
 });
