@@ -6,6 +6,11 @@
 //! year: any change to any file changes every URL. Text files are gzipped
 //! here, once, when that makes them smaller.
 //!
+//! With esbuild installed (`npm ci --prefix web`), the page's modules are
+//! bundled into one minified `js/main.js` and `app.css` is minified; a JS
+//! syntax error then fails the build. Without it, the modules are served
+//! as they are (cargo warns).
+//!
 //! A fresh clone still builds before `npm ci --prefix web` has run: uPlot is
 //! then replaced by a stub, the page says that its charts are missing, and
 //! cargo prints a warning naming the command to run.
@@ -50,6 +55,19 @@ fn run() -> Result<(), String> {
 
     let mut files = Vec::new();
     collect(&src, &src, &mut files)?;
+    let esbuild = web.join("node_modules").join(".bin").join("esbuild");
+    if esbuild.is_file() {
+        let min = out.join("web-min");
+        minify(&esbuild, &src, &min)?;
+        // The bundle holds every module: serve it instead of them.
+        files.retain(|(rel, _)| !(rel.starts_with("js/") || rel == "app.css"));
+        files.push(("js/main.js".to_owned(), min.join("main.js")));
+        files.push(("app.css".to_owned(), min.join("app.css")));
+    } else {
+        println!(
+            "cargo::warning=esbuild is missing from web/node_modules: the dashboard's code is embedded unminified; run `npm ci --prefix web` and build again"
+        );
+    }
     let have_uplot = UPLOT_FILES.iter().all(|f| uplot.join(f).is_file());
     if !have_uplot {
         println!(
@@ -115,6 +133,36 @@ fn run() -> Result<(), String> {
     table.push_str("];\n");
     let dest = out.join("web_assets.rs");
     std::fs::write(&dest, table).map_err(|e| format!("{}: {e}", dest.display()))
+}
+
+/// Bundles and minifies the page's modules into `dir/main.js`, and its
+/// style sheet into `dir/app.css`.
+fn minify(esbuild: &Path, src: &Path, dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let runs: [(&str, &[&str]); 2] = [
+        (
+            "js/main.js",
+            &["--bundle", "--format=esm", "--target=es2020", "--minify"],
+        ),
+        ("app.css", &["--minify"]),
+    ];
+    for (input, flags) in runs {
+        let name = input.rsplit('/').next().unwrap_or(input);
+        let output = std::process::Command::new(esbuild)
+            .arg(src.join(input))
+            .args(flags)
+            .arg(format!("--outfile={}", dir.join(name).display()))
+            .arg("--log-level=error")
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", esbuild.display()))?;
+        if !output.status.success() {
+            return Err(format!(
+                "esbuild {input}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// FNV-1a over every path and content: 16 hex digits that change with any file.

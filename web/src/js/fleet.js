@@ -111,13 +111,15 @@ export class FleetView {
   update(now = false) {
     if (!this.root.isConnected && !now) return;
     const wait = this.lastUpdate + MIN_UPDATE_MS - performance.now();
-    if (!now && wait > 0) {
+    // Samples wait their turn; an alert or a host going away does not.
+    if (!now && wait > 0 && this.state.version === this.seenVersion) {
       if (!this.timer) this.timer = setTimeout(() => { this.timer = 0; this.update(); }, wait);
       return;
     }
     clearTimeout(this.timer);
     this.timer = 0;
     this.lastUpdate = performance.now();
+    this.seenVersion = this.state.version;
     this.net.start();
     const state = this.state;
     const alerting = new Set();

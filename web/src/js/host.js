@@ -171,8 +171,18 @@ export class HostView {
     });
   }
 
-  /** Re-renders the host's details and workers from the state. */
+  /**
+   * Re-renders the host's details and workers from the state: at most four
+   * times a second, however busy the rest of the fleet's feed is.
+   */
   update() {
+    const wait = (this.updatedAt ?? 0) + 250 - performance.now();
+    if (wait > 0 && this.state.version === this.seenVersion) {
+      if (!this.updateTimer) this.updateTimer = setTimeout(() => { this.updateTimer = 0; this.update(); }, wait);
+      return;
+    }
+    this.updatedAt = performance.now();
+    this.seenVersion = this.state.version;
     const host = this.host();
     if (!host) {
       replace(this.info, h('p', { class: 'muted', text: `Unknown host ${this.hostId}.` }));
@@ -211,6 +221,7 @@ export class HostView {
 
   destroy() {
     this.destroyed = true;
+    clearTimeout(this.updateTimer);
     this.loadSeq += 1;
     this.state.removeEventListener('backfill', this.onBackfill);
     this.charts.forEach((c) => c.destroy());

@@ -39,6 +39,7 @@ let view = null;
 let hostView = null;
 let frame = 0;
 let snapshots = 0;
+let historyReload = 0;
 
 const conn = new Connection({
   onState: (s) => {
@@ -67,7 +68,11 @@ const conn = new Connection({
       case 'host_offline': state.applyHostOffline(msg); break;
       case 'alert':
         state.applyAlert(msg);
-        if (view instanceof HistoryView) view.load();
+        // The history page reloads once the alerts have settled a moment.
+        if (view instanceof HistoryView) {
+          clearTimeout(historyReload);
+          historyReload = setTimeout(() => { if (view instanceof HistoryView) view.load(); }, 1000);
+        }
         break;
       case 'resync': break; // a snapshot follows
       case 'error': console.warn('server:', msg.message); break;

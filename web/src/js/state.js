@@ -23,17 +23,27 @@ export class FleetState extends EventTarget {
     this.rules = new Map();
     /** Silences in force, from GET /api/silences; null until loaded. */
     this.silences = null;
+    /**
+     * Bumped by everything but a sample (alerts, silences, hosts coming and
+     * going): views that throttle sample updates redraw at once on these.
+     */
+    this.version = 0;
+  }
+
+  emitChange(structural) {
+    if (structural) this.version += 1;
+    this.emit('change');
   }
 
   setRules(rules) {
     this.rules = new Map((rules ?? []).map((r) => [r.name, r]));
-    this.emit('change');
+    this.emitChange(true);
   }
 
   setSilences(silences) {
     this.silences = [...(silences ?? [])];
     this.emit('silences');
-    this.emit('change');
+    this.emitChange(true);
   }
 
   /**
@@ -75,7 +85,7 @@ export class FleetState extends EventTarget {
     for (const alert of msg.alerts ?? []) this.alerts.set(alertKey(alert), alert);
     if (Number.isFinite(msg.server_time_ms)) this.serverOffsetMs = msg.server_time_ms - Date.now();
     this.emit('snapshot');
-    this.emit('change');
+    this.emitChange(true);
   }
 
   applySample(msg) {
@@ -128,13 +138,13 @@ export class FleetState extends EventTarget {
         info, online: true, summary: null, latest: null, groups: [], lastSeenMs: 0, trace: new Trace(),
       });
     }
-    this.emit('change');
+    this.emitChange(true);
   }
 
   applyHostOffline(msg) {
     const host = this.hosts.get(msg.host_id);
     if (host) host.online = false;
-    this.emit('change');
+    this.emitChange(true);
   }
 
   applyAlert(msg) {
@@ -148,7 +158,7 @@ export class FleetState extends EventTarget {
     } else {
       this.alerts.set(key, alert);
     }
-    this.emit('change');
+    this.emitChange(true);
   }
 
   /** Firing (not pending) alerts of one host. */
