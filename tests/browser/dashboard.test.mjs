@@ -16,6 +16,10 @@ const SECS = 900000 + (process.pid % 40000) * 2;
 // are drawn on the load chart.
 const LOAD_RULE = ['[[alerts.rules]]', 'name = "load-very-high"', 'metric = "load_per_core"',
   'comparison = ">="', 'warning = 500.0', 'critical = 1000.0'];
+// After the aggregator's restart: a rule that fires at once on this host,
+// so that its start shows on the memory chart.
+const MEMORY_RULE = ['[[alerts.rules]]', 'name = "memory-any"', 'metric = "memory_percent"',
+  'comparison = ">="', 'warning = 0.0', `hosts = ["${HOST}"]`];
 
 describe('dashboard in a real browser', () => {
   const world = new World();
@@ -217,7 +221,7 @@ describe('dashboard in a real browser', () => {
     await page.screenshot({ path: path.join(SCREENSHOTS, 'host-stale.png') });
     // Out long enough that the agent keeps a backlog the page has not seen.
     await new Promise((r) => setTimeout(r, 4000));
-    await world.startAggregator({ grpcPort, httpPort });
+    await world.startAggregator({ grpcPort, httpPort, config: [...LOAD_RULE, ...MEMORY_RULE] });
     const backAt = Date.now();
     await waitFor('"live" again within 2 s of the aggregator\'s return', async () => (await text('#conn')) === 'live', 2000, 50);
     console.log(`# live again ${Date.now() - backAt} ms after /health answered`);
@@ -232,6 +236,19 @@ describe('dashboard in a real browser', () => {
       const c = window.fleetwatch.hostView.charts[0];
       return c.x.filter((t, i) => t > from && t < to && c.ys[0][i] != null).length >= 2;
     }, outage), 30000);
+  });
+
+  test('an alert\'s start is marked on the charts of its metric, with its threshold', async () => {
+    await waitFor('the memory alert stored', async () => {
+      const firing = await (await fetch(`${base}/api/alerts?state=firing&host=${HOST}`)).json();
+      return firing.some((a) => a.rule === 'memory-any');
+    }, 20000);
+    await page.goto(`${base}/#/`);
+    await page.goto(`${base}/#/host/${HOST}`);
+    await waitFor('a marker on the memory chart', async () => Number(await page.locator('#chart-memory').getAttribute('data-markers')) >= 1, 10000);
+    assert.equal(await page.locator('#chart-memory').getAttribute('data-thresholds'), '1');
+    assert.equal(await page.locator('#chart-cpu').getAttribute('data-markers'), '0');
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'host-alert-marker.png') });
   });
 
   test('an offline host keeps its last values, marked stale with their time', async () => {

@@ -51,8 +51,9 @@ export class TimeChart {
     this.hovering = false;
     this.frame = 0;
     this.body = h('div', { class: 'chart-body' });
+    this.note = h('span', { class: 'chart-note muted' });
     this.root = h('figure', { class: 'chart', id: `chart-${opts.id}`, dataset: { chart: opts.id } },
-      h('figcaption', { text: opts.title }), this.body);
+      h('figcaption', {}, opts.title, ' ', this.note), this.body);
     parent.appendChild(this.root);
     if (!available) {
       this.body.appendChild(h('p', { class: 'muted', text: 'Charts unavailable: this aggregator was built without its chart library (npm ci --prefix web).' }));
@@ -145,6 +146,11 @@ export class TimeChart {
         return;
       }
     }
+  }
+
+  /** A short remark beside the title, such as where its data comes from. */
+  setNote(text) {
+    this.note.textContent = text ? `(${text})` : '';
   }
 
   /** Horizontal lines: `[{value, severity, label}]`. */

@@ -104,6 +104,10 @@ export class HostView {
         return grid.map((t) => (byT.has(t) ? byT.get(t) : null));
       }));
       chart.setData([...grid], cols[0], cols[1], cols[2]);
+      // Say so when a chart's history is not kept (yet): it fills live only.
+      if (spec.series.length && spec.series.every((x, si) => x.optional && !results[ci][si])) {
+        chart.setNote('history not kept by this aggregator yet: live since the page opened');
+      }
       chart.setWindow(from, to);
       return chart;
     });
