@@ -15,6 +15,7 @@ import { HistoryView } from './history.js';
 import { SilencesView } from './silences.js';
 import { Staleness } from './stale.js';
 import { Auth, NeedsLogin } from './auth.js';
+import { LoginForm } from './loginform.js';
 import { h, replace, setText } from './dom.js';
 import { hostName } from './format.js';
 import { subject } from './alertwords.js';
@@ -24,10 +25,6 @@ const viewRoot = document.getElementById('view');
 const connEl = document.getElementById('conn');
 const crumbs = document.getElementById('crumbs');
 const notice = document.getElementById('notice');
-const whoRoot = document.getElementById('who');
-const loginRoot = document.getElementById('login');
-const loginForm = document.getElementById('login-form');
-const loginError = document.getElementById('login-error');
 
 const auth = new Auth();
 let live = false;
@@ -140,65 +137,8 @@ async function onSilence(alert, button) {
 
 // --- Signing in and out ---
 
-function renderWho() {
-  if (auth.me) {
-    replace(whoRoot,
-      h('span', { class: 'who-name', text: `${auth.me.user} · ${auth.me.role}` }),
-      h('button', { type: 'button', class: 'who-button', id: 'sign-out', text: 'Sign out', on: { click: signOut } }));
-  } else if (auth.loaded && !loginRoot.hidden) {
-    replace(whoRoot);
-  } else if (auth.loaded) {
-    replace(whoRoot, h('button', { type: 'button', class: 'who-button', id: 'sign-in', text: 'Sign in', on: { click: () => showLogin('') } }));
-  }
-}
-
-/** Shows the login form; `why` says what it is for. */
-function showLogin(why) {
-  const required = !auth.canRead;
-  setText(document.getElementById('login-why'),
-    why || (required ? 'This aggregator needs a login to show its fleet.' : 'Sign in to change things, such as silencing alerts.'));
-  document.getElementById('login-cancel').hidden = required;
-  loginError.hidden = true;
-  loginRoot.hidden = false;
-  document.body.dataset.auth = required ? 'required' : 'optional';
-  renderWho();
-  document.getElementById('login-user').focus();
-}
-
-function hideLogin() {
-  loginRoot.hidden = true;
-  delete document.body.dataset.auth;
-  document.getElementById('login-password').value = '';
-  renderWho();
-}
-
-loginForm.addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const submit = document.getElementById('login-submit');
-  submit.disabled = true;
-  loginError.hidden = true;
-  try {
-    await auth.login(document.getElementById('login-user').value, document.getElementById('login-password').value);
-    hideLogin();
-    startLive();
-    schedule();
-  } catch (e) {
-    setText(loginError, e.message);
-    loginError.hidden = false;
-  } finally {
-    submit.disabled = false;
-  }
-});
-document.getElementById('login-cancel').addEventListener('click', hideLogin);
-
-async function signOut() {
-  try {
-    await auth.logout();
-  } finally {
-    // A clean page: nothing of the signed-in view stays behind.
-    location.reload();
-  }
-}
+const login = new LoginForm(auth, { onSignedIn: () => { startLive(); schedule(); } });
+const showLogin = (why) => login.show(why);
 
 let rechecking = false;
 async function recheckSession() {
@@ -286,7 +226,7 @@ setInterval(() => {
   if (intervals.length) conn.restartIfQuiet(Math.max(10000, 3 * Math.max(...intervals)));
 }, 1000);
 setInterval(() => { if (live && conn.state === 'live') fetchSilences().then((s) => state.setSilences(s), () => {}); }, 30000);
-auth.addEventListener('change', () => { renderWho(); schedule(); });
+auth.addEventListener('change', () => { login.renderWho(); schedule(); });
 route();
 auth.load().catch(() => {}).then(() => {
   if (auth.canRead) startLive();
