@@ -62,7 +62,10 @@ export class NetPoller {
     if (this.timer || this.state.hosts.size === 0) return;
     const summaries = [...this.state.hosts.values()].some((x) => Number.isFinite(x.summary?.net_rx_bytes_per_sec));
     if (summaries) return;
-    const due = Math.max(0, this.lastAt + NET_POLL_MS - Date.now());
+    // The answer grows with the fleet (a full sample per host): poll a big
+    // fleet less often (1,000 hosts: every 30 s).
+    const every = Math.max(NET_POLL_MS, this.state.hosts.size * 30);
+    const due = Math.max(0, this.lastAt + every - Date.now());
     this.timer = setTimeout(() => this.poll(), due);
   }
 
