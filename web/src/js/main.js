@@ -206,6 +206,10 @@ function route() {
 /** Puts a view on the page under "Fleet / ...". */
 function show(root, trail, title) {
   replace(viewRoot, root);
+  for (const a of document.querySelectorAll('nav.pages a')) {
+    if (a.getAttribute('href') === location.hash) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
   replace(crumbs, trail.length ? h('a', { href: '#/', text: 'Fleet' }) : h('span', { text: 'Fleet' }),
     trail.map((t) => [h('span', { text: ' / ' }), h('span', { text: t })]));
   document.title = title;
