@@ -157,6 +157,16 @@ describe('dashboard in a real browser', () => {
       return back.every(([min, max]) => max - min > (fullMax - fullMin) * 0.9);
     }, 5000);
     assert.equal(await page.locator('#zoom-reset').isVisible(), false);
+    // From the keyboard: Zoom in halves the span on every chart.
+    await page.locator('#zoom-in').focus();
+    await page.keyboard.press('Enter');
+    await waitFor('half the span', async () => {
+      const half = await scales();
+      return half.every(([min, max]) => Math.abs((max - min) - (fullMax - fullMin) / 2) < 2);
+    }, 5000);
+    await page.locator('#zoom-reset').focus();
+    await page.keyboard.press('Enter');
+    await waitFor('the full window back again', async () => (await scales()).every(([min, max]) => max - min > (fullMax - fullMin) * 0.9), 5000);
   });
 
   test('workers table lists the workers', async () => {

@@ -31,11 +31,16 @@ export class HostView {
       type: 'button', id: 'zoom-reset', class: 'zoom-reset', text: 'Reset zoom', hidden: true,
       on: { click: () => this.zoomTo(null) },
     });
+    // The keyboard's way to zoom: halve the span shown, about its middle.
+    this.zoomIn = h('button', {
+      type: 'button', id: 'zoom-in', class: 'zoom-reset', text: 'Zoom in',
+      on: { click: () => this.zoomBy(0.5) },
+    });
     this.hint = h('span', { class: 'muted chart-hint', text: 'Drag across a chart to zoom.' });
     this.chartGrid = h('div', { class: 'charts' });
     this.workers = new WorkersView();
     this.root = h('section', { class: 'host', id: 'host', dataset: { host: hostId } },
-      this.info, h('div', { class: 'chart-tools' }, this.rangeBar, this.resetZoom, this.hint), this.chartGrid, this.workers.root);
+      this.info, h('div', { class: 'chart-tools' }, this.rangeBar, this.zoomIn, this.resetZoom, this.hint), this.chartGrid, this.workers.root);
     this.onBackfill = (ev) => this.onSample(ev.detail);
     state.addEventListener('backfill', this.onBackfill);
     this.renderRanges();
@@ -61,6 +66,16 @@ export class HostView {
     this.resetZoom.hidden = !range;
     this.charts.forEach((c) => c.setZoom(range));
     if (!range) this.resetZoom.blur();
+  }
+
+  /** Scales the span shown by `factor` about its middle. */
+  zoomBy(factor) {
+    const chart = this.charts[0];
+    const [min, max] = this.zoom ?? chart?.window ?? [0, 0];
+    if (!(max > min)) return;
+    const mid = (min + max) / 2;
+    const half = Math.max(5, ((max - min) * factor) / 2);
+    this.zoomTo([mid - half, mid + half]);
   }
 
   /** Loads history for the range and rebuilds the charts. */
