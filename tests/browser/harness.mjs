@@ -70,8 +70,11 @@ export class World {
     return child;
   }
 
-  /** `args`: extra flags, such as `['--read-auth', 'login']`. */
-  async startAggregator({ grpcPort, httpPort, args = [] }) {
+  /**
+   * `args`: extra flags, such as `['--read-auth', 'login']`; `config`: extra
+   * lines for its TOML config, such as alert rules.
+   */
+  async startAggregator({ grpcPort, httpPort, args = [], config: extra = [] }) {
     // The tests drive worker pools. This machine's own CPU, memory and disk
     // (a busy CI box) must not raise alerts that change what the page shows.
     const config = path.join(this.dir, 'aggregator.toml');
@@ -79,6 +82,7 @@ export class World {
       '[alerts.defaults.cpu]', 'enabled = false',
       '[alerts.defaults.memory]', 'enabled = false',
       '[alerts.defaults.disk]', 'enabled = false', '',
+      ...extra, '',
     ].join('\n'));
     const child = this.spawn('aggregator', path.join(BIN_DIR, 'fleetwatch-aggregator'), [
       '--config', config,
@@ -160,4 +164,56 @@ export class World {
     await Promise.all([...this.procs].map((c) => this.stopProcess(c)));
     if (!process.env.FLEETWATCH_KEEP_TMP) rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Text on the page whose contrast with what is behind it is below `min`
+ * (WCAG AA: 4.5:1): every visible element with text of its own, its colour
+ * against the first opaque background among it and its ancestors
+ * (translucent ones blended in). Disabled controls are exempt, as in WCAG.
+ */
+export function contrastProblems(page, min = 4.5) {
+  return page.evaluate((minRatio) => {
+    const parse = (c) => {
+      const m = /rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\)/.exec(c);
+      return m ? [Number(m[1]), Number(m[2]), Number(m[3]), m[4] === undefined ? 1 : Number(m[4])] : null;
+    };
+    const blend = (top, under) => [0, 1, 2].map((i) => top[i] * top[3] + under[i] * (1 - top[3])).concat(1);
+    const lum = (c) => {
+      const [r, g, b] = c.slice(0, 3).map((v) => {
+        const s = v / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const background = (el) => {
+      const layers = [];
+      for (let e = el; e; e = e.parentElement) {
+        const bg = parse(getComputedStyle(e).backgroundColor);
+        if (bg && bg[3] > 0) {
+          layers.push(bg);
+          if (bg[3] >= 1) break;
+        }
+      }
+      let colour = [255, 255, 255, 1];
+      for (const layer of layers.reverse()) colour = blend(layer, colour);
+      return colour;
+    };
+    const problems = [];
+    for (const el of document.querySelectorAll('body *')) {
+      const ownText = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+      if (!ownText || el.closest('[disabled], noscript, script, style')) continue;
+      const rect = el.getBoundingClientRect();
+      const style = getComputedStyle(el);
+      if (!rect.width || !rect.height || style.visibility === 'hidden') continue;
+      let fg = parse(style.color);
+      if (!fg) continue;
+      const bg = background(el);
+      fg = blend(fg, bg);
+      const [l1, l2] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+      const ratio = (l1 + 0.05) / (l2 + 0.05);
+      if (ratio < minRatio) problems.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 30)}": ${ratio.toFixed(2)}:1`);
+    }
+    return problems;
+  }, min);
 }

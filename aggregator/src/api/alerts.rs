@@ -146,3 +146,75 @@ pub async fn delete_silence(
         Err(AlertsError::Store(e)) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::alerts::instance::Transition;
+    use crate::hub::Hub;
+    use crate::store::SqliteStore;
+
+    fn change(scope: &str, from: AlertState, to: AlertState, at_ms: i64) -> Transition {
+        Transition {
+            rule: "cpu".into(),
+            host_id: "h1".into(),
+            scope: scope.into(),
+            from,
+            to,
+            severity: Severity::Critical,
+            previous_severity: None,
+            value: 95.0,
+            threshold: 90.0,
+            peak: 97.0,
+            started_at_ms: 1_000,
+            at_ms,
+            silenced: false,
+            notify: false,
+            message: String::new(),
+        }
+    }
+
+    /// The Alerts page lists `state=all`: what fired (still firing or
+    /// resolved), never an alert that was only pending.
+    #[tokio::test]
+    async fn history_holds_what_fired_never_what_was_only_pending() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let shutdown = CancellationToken::new();
+        let auth = crate::auth::http::HttpAuth::new(false, Duration::from_secs(60), false);
+        let state = AppState::for_tests(store, Hub::new(), shutdown.clone(), auth).await;
+        let history = state.alerts.history();
+        use AlertState::{Firing, Inactive, Pending, Resolved};
+        for t in [
+            change("flap", Inactive, Pending, 1_000),
+            change("flap", Pending, Inactive, 2_000),
+            change("fired", Inactive, Pending, 1_000),
+            change("fired", Pending, Firing, 3_000),
+            change("fired", Firing, Resolved, 9_000),
+            change("firing", Inactive, Firing, 4_000),
+        ] {
+            history.record(&t).await.unwrap();
+        }
+        let params = AlertParams {
+            state: Some("all".into()),
+            host: None,
+            severity: None,
+            limit: None,
+        };
+        let Json(all) = list(State(state), Ok(Query(params))).await.unwrap();
+        let scopes: Vec<(&str, AlertState, Option<i64>)> = all
+            .iter()
+            .map(|a| (a.scope.as_str(), a.state, a.ended_at_ms))
+            .collect();
+        assert_eq!(
+            scopes,
+            [("firing", Firing, None), ("fired", Resolved, Some(9_000))]
+        );
+        shutdown.cancel();
+    }
+}

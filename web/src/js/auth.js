@@ -28,7 +28,9 @@ export class Auth extends EventTarget {
       body = await res.json();
     } catch { /* not JSON */ }
     this.readRequiresLogin = Boolean(body.read_requires_login);
-    this.me = res.ok ? { user: String(body.user ?? ''), role: String(body.role ?? '') } : null;
+    // Anonymous is a 401 today; a 200 naming no user (which would spare
+    // the browser console its 401 line) means the same.
+    this.me = res.ok && body.user ? { user: String(body.user), role: String(body.role ?? '') } : null;
     this.loaded = true;
     this.dispatchEvent(new Event('change'));
     return this.me;

@@ -49,3 +49,41 @@ export function setText(el, text) {
   const s = String(text);
   if (el.textContent !== s) el.textContent = s;
 }
+
+/**
+ * Keeps `parent`'s children in the order of `items`, one element per key:
+ * creates the missing ones with `create(item)`, updates every one with
+ * `update(el, item)`, removes those whose key went away, and moves an
+ * element only when it is out of place, so that an element under the
+ * pointer or holding focus stays the same node while values change.
+ * `rows` is the caller's Map of key -> element, kept between calls.
+ */
+export function syncKeyed(parent, rows, items, keyOf, create, update) {
+  const wanted = new Set();
+  items.forEach((item, i) => {
+    const key = keyOf(item);
+    wanted.add(key);
+    let el = rows.get(key);
+    if (!el) {
+      el = create(item);
+      rows.set(key, el);
+    }
+    update(el, item);
+    if (parent.children[i] !== el) parent.insertBefore(el, parent.children[i] ?? null);
+  });
+  for (const [key, el] of rows) {
+    if (!wanted.has(key)) {
+      el.remove();
+      rows.delete(key);
+    }
+  }
+}
+
+/** Sets or removes an attribute only when it changed. */
+export function setAttr(el, name, value) {
+  if (value === null || value === undefined || value === false) {
+    if (el.hasAttribute(name)) el.removeAttribute(name);
+  } else if (el.getAttribute(name) !== String(value)) {
+    el.setAttribute(name, String(value));
+  }
+}

@@ -50,3 +50,21 @@ export function clock(ms) {
   const sameDay = d.toDateString() === new Date().toDateString();
   return sameDay ? d.toLocaleTimeString() : d.toLocaleString();
 }
+
+/** Plain words: "45 s", "2 min 17 s", "3 h 5 min", "2 d 4 h". */
+export function durationWords(secs) {
+  if (!Number.isFinite(secs) || secs < 0) return '–';
+  const s = Math.floor(secs);
+  const d = Math.floor(s / 86400);
+  const hh = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d) return hh ? `${d} d ${hh} h` : `${d} d`;
+  if (hh) return m ? `${hh} h ${m} min` : `${hh} h`;
+  if (m) return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
+  return `${s} s`;
+}
+
+/** The name a host goes by on the page: its id (or a display name). */
+export function hostName(hostId, info) {
+  return String(info?.display_name || hostId || '?');
+}

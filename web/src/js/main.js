@@ -1,34 +1,42 @@
 // Entry point: asks who is signed in (and shows the login form when the
 // aggregator needs one to read), wires the WebSocket to the fleet state,
-// routes between the fleet view (#/) and a host view (#/host/ID), and
-// redraws at most once per animation frame however many messages arrive.
+// routes between the fleet view (#/), a host view (#/host/ID), the alert
+// history (#/alerts) and the silences (#/silences), keeps the alert bar
+// and the connection indicator current, and redraws at most once per
+// animation frame however many messages arrive.
 
 import { FleetState } from './state.js';
 import { Connection } from './conn.js';
 import { FleetView } from './fleet.js';
 import { HostView } from './host.js';
-import { renderAlerts, silence } from './alerts.js';
+import { AlertBar } from './alerts.js';
+import { fetchRules, fetchSilences, silenceAlert } from './alertapi.js';
+import { HistoryView } from './history.js';
+import { SilencesView } from './silences.js';
+import { Staleness } from './stale.js';
 import { Auth, NeedsLogin } from './auth.js';
+import { LoginForm } from './loginform.js';
 import { h, replace, setText } from './dom.js';
+import { hostName } from './format.js';
+import { subject } from './alertwords.js';
 
 const state = new FleetState();
 const viewRoot = document.getElementById('view');
-const alertsRoot = document.getElementById('alerts');
 const connEl = document.getElementById('conn');
 const crumbs = document.getElementById('crumbs');
 const notice = document.getElementById('notice');
-const whoRoot = document.getElementById('who');
-const loginRoot = document.getElementById('login');
-const loginForm = document.getElementById('login-form');
-const loginError = document.getElementById('login-error');
 
 const auth = new Auth();
 let live = false;
 
 const fleet = new FleetView(state);
+const staleness = new Staleness(document.getElementById('stale'), state);
+/** The view shown now other than the fleet: a HostView, HistoryView or SilencesView. */
+let view = null;
 let hostView = null;
 let frame = 0;
 let snapshots = 0;
+let historyReload = 0;
 
 const conn = new Connection({
   onState: (s) => {
@@ -36,6 +44,7 @@ const conn = new Connection({
     connEl.className = `conn conn-${s}`;
     connEl.dataset.state = s;
     document.body.dataset.conn = s;
+    staleness.onConnection(s);
     // The feed is refused when a session expires: ask again who we are.
     if (s === 'reconnecting' && auth.readRequiresLogin) recheckSession();
   },
@@ -44,18 +53,37 @@ const conn = new Connection({
       case 'snapshot':
         snapshots += 1;
         state.applySnapshot(msg);
-        // After a reconnect the host sent samples we never saw: reload.
-        if (snapshots > 1 && hostView) hostView.load();
+        // After a reconnect: fill what the page missed from the API.
+        if (snapshots > 1) {
+          hostView?.load();
+          fleet.refill();
+          loadAlertContext();
+        }
         break;
       case 'sample': state.applySample(msg); break;
       case 'detail': state.applyDetail(msg); break;
       case 'host_online': state.applyHostOnline(msg); break;
       case 'host_offline': state.applyHostOffline(msg); break;
-      case 'alert': state.applyAlert(msg); break;
+      case 'alert':
+        state.applyAlert(msg);
+        // The history page reloads once the alerts have settled a moment.
+        if (view instanceof HistoryView) {
+          clearTimeout(historyReload);
+          historyReload = setTimeout(() => { if (view instanceof HistoryView) view.load(); }, 1000);
+        }
+        break;
       case 'resync': break; // a snapshot follows
       case 'error': console.warn('server:', msg.message); break;
       default: break;
     }
+  },
+});
+
+const alertBar = new AlertBar(document.getElementById('alerts'), state, {
+  onSilence,
+  silencing: () => {
+    if (auth.isAdmin) return 'yes';
+    return auth.me ? 'no' : 'login';
   },
 });
 
@@ -70,15 +98,18 @@ function schedule() {
 
 function render() {
   frame = 0;
-  renderAlerts(alertsRoot, state, { onSilence, silencing: silencing() });
-  if (hostView) hostView.update();
+  alertBar.render();
+  staleness.render();
+  if (view) view.update();
   else fleet.update();
 }
 
-/** What the Silence buttons do for whoever is signed in (see renderAlerts). */
-function silencing() {
-  if (auth.isAdmin) return 'yes';
-  return auth.me ? 'no' : 'login';
+/** Rules (for units and thresholds) and silences (to show them at once). */
+async function loadAlertContext() {
+  try {
+    state.setRules(await fetchRules());
+    state.setSilences(await fetchSilences());
+  } catch { /* the aggregator is away or refuses: alerts show as it sends them */ }
 }
 
 async function onSilence(alert, button) {
@@ -87,82 +118,29 @@ async function onSilence(alert, button) {
     return;
   }
   button.disabled = true;
+  setText(button, 'Silencing…');
   try {
-    await silence(alert);
-    setText(button, 'Silenced');
-    showNotice(`Silenced ${alert.rule} on ${alert.host_id} for 1 hour.`);
+    const made = await silenceAlert(alert, state.metricOf(alert));
+    // Shown at once: the alert moves to the silenced line on this frame.
+    state.setSilences([...(state.silences ?? []).filter((s) => s.id !== made.id), made]);
+    showNotice(`Silenced ${subject(alert, state.metricOf(alert))} on ${hostName(alert.host_id, state.hosts.get(alert.host_id)?.info)} for 1 hour.`);
   } catch (e) {
-    button.disabled = false;
     if (e instanceof NeedsLogin) {
       await auth.load().catch(() => {});
-      showLogin('Your session has ended; sign in again to silence.');
+      showLogin('Silencing needs an admin login; sign in again.');
     } else {
       showNotice(`Could not silence: ${e.message}`);
     }
+  } finally {
+    button.disabled = false;
+    schedule();
   }
 }
 
 // --- Signing in and out ---
 
-function renderWho() {
-  if (auth.me) {
-    replace(whoRoot,
-      h('span', { class: 'who-name', text: `${auth.me.user} · ${auth.me.role}` }),
-      h('button', { type: 'button', class: 'who-button', id: 'sign-out', text: 'Sign out', on: { click: signOut } }));
-  } else if (auth.loaded && !loginRoot.hidden) {
-    replace(whoRoot);
-  } else if (auth.loaded) {
-    replace(whoRoot, h('button', { type: 'button', class: 'who-button', id: 'sign-in', text: 'Sign in', on: { click: () => showLogin('') } }));
-  }
-}
-
-/** Shows the login form; `why` says what it is for. */
-function showLogin(why) {
-  const required = !auth.canRead;
-  setText(document.getElementById('login-why'),
-    why || (required ? 'This aggregator needs a login to show its fleet.' : 'Sign in to change things, such as silencing alerts.'));
-  document.getElementById('login-cancel').hidden = required;
-  loginError.hidden = true;
-  loginRoot.hidden = false;
-  document.body.dataset.auth = required ? 'required' : 'optional';
-  renderWho();
-  document.getElementById('login-user').focus();
-}
-
-function hideLogin() {
-  loginRoot.hidden = true;
-  delete document.body.dataset.auth;
-  document.getElementById('login-password').value = '';
-  renderWho();
-}
-
-loginForm.addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const submit = document.getElementById('login-submit');
-  submit.disabled = true;
-  loginError.hidden = true;
-  try {
-    await auth.login(document.getElementById('login-user').value, document.getElementById('login-password').value);
-    hideLogin();
-    startLive();
-    schedule();
-  } catch (e) {
-    setText(loginError, e.message);
-    loginError.hidden = false;
-  } finally {
-    submit.disabled = false;
-  }
-});
-document.getElementById('login-cancel').addEventListener('click', hideLogin);
-
-async function signOut() {
-  try {
-    await auth.logout();
-  } finally {
-    // A clean page: nothing of the signed-in view stays behind.
-    location.reload();
-  }
-}
+const login = new LoginForm(auth, { onSignedIn: () => { startLive(); schedule(); } });
+const showLogin = (why) => login.show(why);
 
 let rechecking = false;
 async function recheckSession() {
@@ -184,6 +162,7 @@ function startLive() {
   if (live) return;
   live = true;
   conn.start();
+  loadAlertContext();
 }
 
 function showNotice(text) {
@@ -194,8 +173,10 @@ function showNotice(text) {
 }
 
 function route() {
-  const m = /^#\/host\/([^?]+)(?:\?range=(\w+))?$/.exec(location.hash);
-  hostView?.destroy();
+  const hash = location.hash;
+  const m = /^#\/host\/([^?]+)(?:\?range=(\w+))?$/.exec(hash);
+  view?.destroy?.();
+  view = null;
   hostView = null;
   if (m) {
     const hostId = decodeURIComponent(m[1]);
@@ -203,17 +184,37 @@ function route() {
       range: m[2],
       onRange: (r) => history.replaceState(null, '', `#/host/${encodeURIComponent(hostId)}?range=${r}`),
     });
-    replace(viewRoot, hostView.root);
-    replace(crumbs, h('a', { href: '#/', text: 'Fleet' }), h('span', { text: ' / ' }), h('span', { text: hostId }));
-    document.title = `${hostId} · fleetwatch`;
+    view = hostView;
+    show(hostView.root, [hostId], `${hostId} · fleetwatch`);
     conn.subscribe([hostId]);
+  } else if (hash === '#/alerts') {
+    view = new HistoryView(state);
+    show(view.root, ['Alert history'], 'Alert history · fleetwatch');
+    conn.subscribe([]);
+  } else if (hash === '#/silences') {
+    view = new SilencesView(state, {
+      canWrite: () => auth.isAdmin,
+      askLogin: (why) => showLogin(why),
+    });
+    show(view.root, ['Silences'], 'Silences · fleetwatch');
+    conn.subscribe([]);
   } else {
-    replace(viewRoot, fleet.root);
-    replace(crumbs, h('span', { text: 'Fleet' }));
-    document.title = 'fleetwatch';
+    show(fleet.root, [], 'fleetwatch');
     conn.subscribe([]);
   }
   render();
+}
+
+/** Puts a view on the page under "Fleet / ...". */
+function show(root, trail, title) {
+  replace(viewRoot, root);
+  for (const a of document.querySelectorAll('nav.pages a')) {
+    if (a.getAttribute('href') === location.hash) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  replace(crumbs, trail.length ? h('a', { href: '#/', text: 'Fleet' }) : h('span', { text: 'Fleet' }),
+    trail.map((t) => [h('span', { text: ' / ' }), h('span', { text: t })]));
+  document.title = title;
 }
 
 // The host view waits for the snapshot to know the host; load it then.
@@ -222,13 +223,20 @@ state.addEventListener('snapshot', () => {
 });
 
 window.addEventListener('hashchange', route);
-// Ages ("12s ago") move even when nothing arrives.
-setInterval(schedule, 5000);
-auth.addEventListener('change', () => { renderWho(); schedule(); });
+// Ages ("12 s ago") move even when nothing arrives; silences expire.
+setInterval(() => {
+  schedule();
+  // Online hosts send a sample every interval: a feed quiet for three of
+  // them (10 s at least) is dead however open its socket looks.
+  const intervals = [...state.hosts.values()].filter((x) => x.online).map((x) => x.info.interval_ms ?? 5000);
+  if (intervals.length) conn.restartIfQuiet(Math.max(10000, 3 * Math.max(...intervals)));
+}, 1000);
+setInterval(() => { if (live && conn.state === 'live') fetchSilences().then((s) => state.setSilences(s), () => {}); }, 30000);
+auth.addEventListener('change', () => { login.renderWho(); schedule(); });
 route();
 auth.load().catch(() => {}).then(() => {
   if (auth.canRead) startLive();
   else showLogin('');
 });
 // For tests and the curious: the live state, read-only by convention.
-window.fleetwatch = { state, conn, auth, get hostView() { return hostView; } };
+window.fleetwatch = { state, conn, auth, fleet, get hostView() { return hostView; } };

@@ -1,6 +1,11 @@
 // The page's model of the fleet, fed by the WebSocket: hosts (info, online,
-// newest summary, newest full sample when subscribed, worker groups) and
-// alerts. Views read it and listen for changes; nothing here touches the DOM.
+// newest summary, newest full sample when subscribed, worker groups, a
+// 15-minute trace for the sparklines), alerts, the alert rules and the
+// silences in force. Views read it and listen for changes; nothing here
+// touches the DOM.
+
+import { metricOf, silenceMatches } from './alertwords.js';
+import { Trace } from './trace.js';
 
 const RECENT_ALERTS = 50;
 
@@ -14,6 +19,45 @@ export class FleetState extends EventTarget {
     /** Resolved alerts seen since the page loaded, newest first. */
     this.recent = [];
     this.serverOffsetMs = 0;
+    /** rule name -> rule, from GET /api/alerts/rules. */
+    this.rules = new Map();
+    /** Silences in force, from GET /api/silences; null until loaded. */
+    this.silences = null;
+    /**
+     * Bumped by everything but a sample (alerts, silences, hosts coming and
+     * going): views that throttle sample updates redraw at once on these.
+     */
+    this.version = 0;
+  }
+
+  emitChange(structural) {
+    if (structural) this.version += 1;
+    this.emit('change');
+  }
+
+  setRules(rules) {
+    this.rules = new Map((rules ?? []).map((r) => [r.name, r]));
+    this.emitChange(true);
+  }
+
+  setSilences(silences) {
+    this.silences = [...(silences ?? [])];
+    this.emit('silences');
+    this.emitChange(true);
+  }
+
+  /**
+   * Whether an alert is silenced now: by the silences this page knows (so a
+   * new or ended silence shows at once), else as the aggregator said.
+   */
+  isSilenced(alert) {
+    if (!this.silences) return Boolean(alert.silenced);
+    const ctx = {
+      hostname: this.hosts.get(alert.host_id)?.info.hostname,
+      metric: metricOf(alert, this.rules),
+      now: this.now(),
+    };
+    return this.silences.some((s) => silenceMatches(s, alert, ctx));
   }
 
   emit(type, detail) {
@@ -22,6 +66,7 @@ export class FleetState extends EventTarget {
 
   /** Replaces everything with the server's snapshot. */
   applySnapshot(msg) {
+    const old = new Map(this.hosts);
     this.hosts.clear();
     for (const host of msg.hosts ?? []) {
       this.hosts.set(host.host_id, {
@@ -31,13 +76,16 @@ export class FleetState extends EventTarget {
         latest: host.latest ?? null,
         groups: host.groups ?? [],
         lastSeenMs: host.summary?.timestamp_ms ?? host.last_seen_ms ?? 0,
+        // A reconnect keeps what the page had seen of the last 15 minutes.
+        trace: old.get(host.host_id)?.trace ?? new Trace(),
       });
+      if (host.summary) this.hosts.get(host.host_id).trace.add(host.summary);
     }
     this.alerts.clear();
     for (const alert of msg.alerts ?? []) this.alerts.set(alertKey(alert), alert);
     if (Number.isFinite(msg.server_time_ms)) this.serverOffsetMs = msg.server_time_ms - Date.now();
     this.emit('snapshot');
-    this.emit('change');
+    this.emitChange(true);
   }
 
   applySample(msg) {
@@ -48,11 +96,20 @@ export class FleetState extends EventTarget {
       this.hosts.set(msg.host_id, {
         info: { host_id: msg.host_id, hostname: msg.host_id, worker_groups: [] },
         online: true, summary: msg.summary, latest: null, groups: [], lastSeenMs: msg.timestamp_ms,
+        trace: new Trace(),
       });
+      if (msg.summary) this.hosts.get(msg.host_id).trace.add(msg.summary);
       this.emit('unknown-host', msg.host_id);
     } else {
-      if (host.summary && msg.timestamp_ms < host.summary.timestamp_ms) return; // stale resend
+      if (host.summary && msg.timestamp_ms < host.summary.timestamp_ms) {
+        // A late sample (an agent's backlog after an outage): it fills gaps
+        // in charts and sparklines but is not the host's current state.
+        if (msg.summary) host.trace.add(msg.summary);
+        this.emit('backfill', msg);
+        return;
+      }
       host.summary = msg.summary;
+      if (msg.summary) host.trace.add(msg.summary);
       host.lastSeenMs = msg.timestamp_ms;
       host.online = true;
       if (msg.sample) {
@@ -91,15 +148,17 @@ export class FleetState extends EventTarget {
       host.info = { ...host.info, ...info };
       host.online = true;
     } else {
-      this.hosts.set(info.host_id, { info, online: true, summary: null, latest: null, groups: [], lastSeenMs: 0 });
+      this.hosts.set(info.host_id, {
+        info, online: true, summary: null, latest: null, groups: [], lastSeenMs: 0, trace: new Trace(),
+      });
     }
-    this.emit('change');
+    this.emitChange(true);
   }
 
   applyHostOffline(msg) {
     const host = this.hosts.get(msg.host_id);
     if (host) host.online = false;
-    this.emit('change');
+    this.emitChange(true);
   }
 
   applyAlert(msg) {
@@ -113,7 +172,7 @@ export class FleetState extends EventTarget {
     } else {
       this.alerts.set(key, alert);
     }
-    this.emit('change');
+    this.emitChange(true);
   }
 
   /** Firing (not pending) alerts of one host. */
@@ -121,11 +180,16 @@ export class FleetState extends EventTarget {
     return [...this.alerts.values()].filter((a) => a.host_id === hostId && a.state === 'firing');
   }
 
-  /** "offline", "alerting" or "online". */
+  /** "offline", "alerting" or "online"; silenced alerts do not alert. */
   status(hostId) {
     const host = this.hosts.get(hostId);
     if (!host || !host.online) return 'offline';
-    return this.firingFor(hostId).some((a) => !a.silenced) ? 'alerting' : 'online';
+    return this.firingFor(hostId).some((a) => !this.isSilenced(a)) ? 'alerting' : 'online';
+  }
+
+  /** The rule (from /api/alerts/rules) of an alert, if known. */
+  metricOf(alert) {
+    return metricOf(alert, this.rules);
   }
 
   now() {
