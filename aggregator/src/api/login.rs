@@ -91,14 +91,12 @@ pub async fn me(State(state): State<AppState>, who: Option<Extension<Authenticat
             "read_requires_login": read_requires_login,
         }))
         .into_response(),
-        None => (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({
-                "error": "not signed in",
-                "status": 401,
-                "read_requires_login": read_requires_login,
-            })),
-        )
-            .into_response(),
+        // Nobody signed in is an answer, not an error: the page asks on
+        // every load and a 401 would be logged in the browser's console.
+        None => Json(json!({
+            "user": null,
+            "read_requires_login": read_requires_login,
+        }))
+        .into_response(),
     }
 }

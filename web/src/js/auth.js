@@ -28,8 +28,7 @@ export class Auth extends EventTarget {
       body = await res.json();
     } catch { /* not JSON */ }
     this.readRequiresLogin = Boolean(body.read_requires_login);
-    // Anonymous is a 401 today; a 200 naming no user (which would spare
-    // the browser console its 401 line) means the same.
+    // Nobody signed in: a 200 naming no user (an older aggregator said 401).
     this.me = res.ok && body.user ? { user: String(body.user), role: String(body.role ?? '') } : null;
     this.loaded = true;
     this.dispatchEvent(new Event('change'));

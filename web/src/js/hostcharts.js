@@ -25,8 +25,8 @@ export function chartSpecs(host) {
   return [
     { id: 'cpu', title: 'CPU total', fmt: pct, max: 100, series: [
       { label: 'CPU', metric: 'cpu_percent', live: (s) => s.system.cpu_percent }] },
-    // `cpu_core:N` is answered once the store keeps per-core history; until
-    // then the chart fills from the live feed.
+    // `cpu_core:N` is served from the store's tiers like every metric; an
+    // older aggregator answers 400, and then the chart fills from the live feed.
     { id: 'cores', title: 'CPU per core', fmt: pct, max: 100,
       series: Array.from({ length: cores }, (_, i) => ({ label: `core ${i}`, metric: `cpu_core:${i}`, optional: true, live: (s) => s.system.cpu_per_core?.[i] })) },
     { id: 'memory', title: 'Memory and swap used', fmt: pct, max: 100, series: [

@@ -31,6 +31,8 @@ pub struct Summary<'a> {
     pub memory_percent: f64,
     pub disk_used_percent_max: f64,
     pub load1: f64,
+    pub net_rx_bytes_per_sec: f64,
+    pub net_tx_bytes_per_sec: f64,
     pub groups: &'a [GroupStatus],
 }
 
@@ -42,6 +44,8 @@ impl<'a> Summary<'a> {
             memory_percent: sample.system.memory_percent(),
             disk_used_percent_max: fullest_filesystem(&sample.system.filesystems),
             load1: sample.system.load1,
+            net_rx_bytes_per_sec: sample.system.net_rx_bytes_per_sec,
+            net_tx_bytes_per_sec: sample.system.net_tx_bytes_per_sec,
             groups: &sample.groups,
         }
     }
