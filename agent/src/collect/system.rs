@@ -92,6 +92,7 @@ impl SystemCollector {
                 device: device.into_owned(),
                 total_bytes: disk.total_space(),
                 available_bytes: disk.available_space(),
+                used_bytes: disk.total_space().saturating_sub(disk.available_space()),
             });
         }
         let (mut rx, mut tx) = (0u64, 0u64);
@@ -133,6 +134,7 @@ impl SystemCollector {
             net_tx_bytes_per_sec: rate(tx),
             uptime_secs: System::uptime().unwrap_or(0),
             process_count: 0,
+            ..Default::default()
         }
     }
 }

@@ -197,6 +197,13 @@ impl SqliteStore {
                     device: r.try_get("device")?,
                     total_bytes: to_u64(r.try_get("total_bytes")?),
                     available_bytes: to_u64(r.try_get("available_bytes")?),
+                    used_bytes: 0,
+                })
+                .map(|fs: Filesystem| Filesystem {
+                    // The schema keeps no `used_bytes`: total − available
+                    // is the nearest figure it holds.
+                    used_bytes: fs.total_bytes.saturating_sub(fs.available_bytes),
+                    ..fs
                 })
             })
             .collect()
@@ -509,6 +516,10 @@ fn current_from_row(row: &SqliteRow, filesystems: Vec<Filesystem>) -> Result<Cur
         system: SystemMetrics {
             cpu_percent: row.try_get("cpu_percent")?,
             cpu_per_core,
+            // Not in the schema (yet): read back as 0 and none.
+            cpu_iowait_percent: 0.0,
+            cpu_steal_percent: 0.0,
+            interfaces: Vec::new(),
             load1: row.try_get("load1")?,
             load5: row.try_get("load5")?,
             load15: row.try_get("load15")?,
@@ -583,6 +594,9 @@ mod tests {
             system: SystemMetrics {
                 cpu_percent: cpu,
                 cpu_per_core: vec![cpu],
+                cpu_iowait_percent: 0.0,
+                cpu_steal_percent: 0.0,
+                interfaces: Vec::new(),
                 load1: 0.0,
                 load5: 0.0,
                 load15: 0.0,
@@ -597,6 +611,7 @@ mod tests {
                     device: "d".to_owned(),
                     total_bytes: 10,
                     available_bytes: 1,
+                    used_bytes: 9,
                 }],
                 disk_read_bytes_per_sec: 0.0,
                 disk_write_bytes_per_sec: 0.0,
@@ -662,7 +677,7 @@ mod tests {
         assert_eq!(hosts[0].last_seen_ms, 3000);
         let current = store.current(Some("a")).await.expect("current");
         assert_eq!(current[0].timestamp_ms, 3000);
-        assert_eq!(current[0].system.filesystems[0].used_bytes(), 9);
+        assert_eq!(current[0].system.filesystems[0].used_bytes, 9);
         assert_eq!(current[0].memory_percent, 50.0);
     }
 

@@ -69,6 +69,7 @@ fn sample(ts: i64, host: u32, workers: u32) -> wire::Sample {
                     device: format!("/dev/sd{m}"),
                     total_bytes: 100 << 30,
                     available_bytes: 40 << 30,
+                    used_bytes: 60 << 30,
                 })
                 .collect(),
             disk_read_bytes_per_sec: 1e6,
@@ -77,6 +78,7 @@ fn sample(ts: i64, host: u32, workers: u32) -> wire::Sample {
             net_tx_bytes_per_sec: 1e6,
             uptime_secs: 100_000,
             process_count: 300,
+            ..Default::default()
         }),
         workers: (0..workers)
             .map(|i| wire::Worker {
