@@ -13,6 +13,7 @@ use fleetwatch_common::config::pick;
 use regex::Regex;
 use serde::Deserialize;
 
+use crate::collect::system::SystemConfig;
 use crate::tls::{TlsSettings, Trust};
 
 /// Longest interval we accept; beyond it "offline" detection stops making sense.
@@ -114,6 +115,11 @@ pub struct Args {
     /// File holding the agent token (such as a systemd credential).
     #[arg(long, env = "FLEETWATCH_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+
+    /// Directory for state kept across restarts (worker restart counts)
+    /// [default: $STATE_DIRECTORY as systemd sets it, else none].
+    #[arg(long, env = "FLEETWATCH_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// The TOML file, as written by an operator.
@@ -130,8 +136,34 @@ pub struct FileConfig {
     pub client_key: Option<PathBuf>,
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    /// Count worker restarts from the kernel's process events (default true).
+    pub process_events: Option<bool>,
+    #[serde(default)]
+    pub filesystems: FilesystemsFile,
+    #[serde(default)]
+    pub network: NetworkFile,
     #[serde(default)]
     pub worker: Vec<WorkerGroupFile>,
+}
+
+/// `[filesystems]`: which mounted filesystems to report. A list that is set
+/// replaces its default; see deploy/agent.example.toml.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesystemsFile {
+    pub include_types: Option<Vec<String>>,
+    pub exclude_types: Option<Vec<String>>,
+    pub include_mounts: Option<Vec<String>>,
+    pub exclude_mounts: Option<Vec<String>>,
+}
+
+/// `[network]`: which interfaces to report, by name glob.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkFile {
+    pub include: Option<Vec<String>>,
+    pub exclude: Option<Vec<String>>,
 }
 
 /// One `[[worker]]` table of the TOML file.
@@ -176,6 +208,12 @@ pub struct Config {
     pub tls: Option<TlsSettings>,
     /// The agent token sent on every stream.
     pub token: Option<String>,
+    /// Where state that outlives the process is kept (restart counts).
+    pub state_dir: Option<PathBuf>,
+    /// Count restarts from the kernel's process events where allowed.
+    pub process_events: bool,
+    /// Which filesystems and network interfaces are reported.
+    pub system: SystemConfig,
 }
 
 impl Config {
@@ -189,7 +227,18 @@ impl Config {
             .config
             .as_ref()
             .map_or_else(|| "config".to_owned(), |p| p.display().to_string());
-        Self::merge(args, file, &file_origin, read_machine_id)
+        let mut config = Self::merge(args, file, &file_origin, read_machine_id)?;
+        if config.state_dir.is_none() {
+            // systemd's StateDirectory= (several are separated by `:`).
+            config.state_dir = std::env::var_os("STATE_DIRECTORY")
+                .and_then(|v| {
+                    v.to_str()
+                        .and_then(|s| s.split(':').next())
+                        .map(PathBuf::from)
+                })
+                .filter(|p| !p.as_os_str().is_empty());
+        }
+        Ok(config)
     }
 
     fn merge(
@@ -277,6 +326,19 @@ impl Config {
             }
         }
 
+        let state_dir = args.state_dir.clone().or(file.state_dir);
+        if let Some(dir) = &state_dir
+            && !dir.is_absolute()
+        {
+            return Err(invalid(
+                file_origin,
+                "state_dir",
+                format!("`{}` must be an absolute path", dir.display()),
+            ));
+        }
+        let system = system_config(file.filesystems, file.network)
+            .map_err(|(key, reason)| invalid(file_origin, key, reason))?;
+
         Ok(Self {
             aggregator,
             interval,
@@ -285,8 +347,64 @@ impl Config {
             workers,
             tls,
             token,
+            state_dir,
+            process_events: file.process_events.unwrap_or(true),
+            system,
         })
     }
+}
+
+/// A config key, the patterns set there, and the list they replace.
+type PatternList<'a> = (&'static str, Option<Vec<String>>, &'a mut Vec<String>);
+
+/// The `[filesystems]` and `[network]` sections over their defaults. A
+/// pattern must be non-empty.
+fn system_config(
+    fs: FilesystemsFile,
+    net: NetworkFile,
+) -> Result<SystemConfig, (&'static str, String)> {
+    let mut config = SystemConfig::default();
+    let lists: [PatternList; 6] = [
+        (
+            "filesystems.include_types",
+            fs.include_types,
+            &mut config.filesystems.types.include,
+        ),
+        (
+            "filesystems.exclude_types",
+            fs.exclude_types,
+            &mut config.filesystems.types.exclude,
+        ),
+        (
+            "filesystems.include_mounts",
+            fs.include_mounts,
+            &mut config.filesystems.mounts.include,
+        ),
+        (
+            "filesystems.exclude_mounts",
+            fs.exclude_mounts,
+            &mut config.filesystems.mounts.exclude,
+        ),
+        (
+            "network.include",
+            net.include,
+            &mut config.interfaces.include,
+        ),
+        (
+            "network.exclude",
+            net.exclude,
+            &mut config.interfaces.exclude,
+        ),
+    ];
+    for (key, value, target) in lists {
+        if let Some(list) = value {
+            if list.iter().any(|p| p.trim().is_empty()) {
+                return Err((key, "patterns must not be empty".to_owned()));
+            }
+            *target = list;
+        }
+    }
+    Ok(config)
 }
 
 /// The agent token: `token`, or the contents of the file `token_file`
