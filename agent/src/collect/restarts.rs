@@ -195,6 +195,7 @@ impl EventWatcher {
         let spawned = std::thread::Builder::new()
             .name("proc-events".into())
             .spawn(move || {
+                raise_priority();
                 let mut batch = Vec::new();
                 while !s.load(Ordering::Relaxed) {
                     batch.clear();
@@ -255,6 +256,21 @@ impl EventWatcher {
             t.confirm(pid);
         }
         Some(t.restarts())
+    }
+}
+
+/// Nice level of the event thread where the agent may raise it.
+const EVENT_THREAD_NICE: i32 = -20;
+
+/// A process that lives a millisecond must be classified within that
+/// millisecond: on a busy host a normal-priority thread waits longer than
+/// that to run. The thread sleeps on the socket almost always, so a higher
+/// priority costs the host nothing. Needs CAP_SYS_NICE; without it the
+/// thread runs at the agent's priority and very short lives may be missed.
+fn raise_priority() {
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), EVENT_THREAD_NICE) {
+        tracing::debug!(error = %e, "cannot raise the process-event thread's priority");
     }
 }
 
