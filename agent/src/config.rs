@@ -833,6 +833,41 @@ mod tests {
     }
 
     #[test]
+    fn filesystem_and_network_lists_replace_their_defaults() {
+        let cfg = Config::merge(
+            &args(&["--host-id", "h", "--state-dir", "/var/lib/x"]),
+            FileConfig::default(),
+            "agent.toml",
+            no_machine_id,
+        )
+        .expect("valid");
+        assert_eq!(cfg.system, SystemConfig::default());
+        assert!(cfg.process_events);
+        assert_eq!(cfg.state_dir.as_deref(), Some(Path::new("/var/lib/x")));
+        assert!(!cfg.system.filesystems.types.keeps("proc"));
+
+        let file: FileConfig = toml::from_str(
+            "process_events = false\n[filesystems]\nexclude_types = [\"tmpfs\"]\n\
+             include_mounts = [\"/data*\"]\n[network]\ninclude = [\"eth*\"]\n",
+        )
+        .expect("toml");
+        let cfg = Config::merge(
+            &args(&["--host-id", "h"]),
+            file,
+            "agent.toml",
+            no_machine_id,
+        )
+        .expect("valid");
+        assert!(!cfg.process_events);
+        let fs = &cfg.system.filesystems;
+        assert!(fs.types.keeps("proc"), "the default list is replaced");
+        assert!(!fs.types.keeps("tmpfs"));
+        assert!(fs.mounts.keeps("/data/db") && !fs.mounts.keeps("/"));
+        assert!(cfg.system.interfaces.keeps("eth0") && !cfg.system.interfaces.keeps("wlan0"));
+        assert!(toml::from_str::<FileConfig>("[filesystems]\nexclude = []").is_err());
+    }
+
+    #[test]
     fn worker_flag_keeps_colons_in_regex() {
         let g = parse_worker_flag("dummies=^sleep 3600$:200").expect("valid");
         assert_eq!(g.min_alive, 200);
@@ -868,6 +903,12 @@ mod tests {
                 "[[worker]]\nname = \"a\"\ncmdline = \"x\"\n[[worker]]\nname = \"a\"\ncmdline = \"y\"",
                 "worker.name",
             ),
+            ("state_dir = \"relative/dir\"", "state_dir"),
+            (
+                "[filesystems]\nexclude_types = [\"\"]",
+                "filesystems.exclude_types",
+            ),
+            ("[network]\ninclude = [\" \"]", "network.include"),
         ];
         for (text, key) in cases {
             let file: FileConfig = toml::from_str(&format!("host_id = \"h\"\n{text}"))
