@@ -13,6 +13,7 @@ use fleetwatch_common::config::pick;
 use regex::Regex;
 use serde::Deserialize;
 
+use crate::collect::settings::{FilesystemsFile, NetworkFile, system_config};
 use crate::collect::system::SystemConfig;
 use crate::tls::{TlsSettings, Trust};
 
@@ -145,25 +146,6 @@ pub struct FileConfig {
     pub network: NetworkFile,
     #[serde(default)]
     pub worker: Vec<WorkerGroupFile>,
-}
-
-/// `[filesystems]`: which mounted filesystems to report. A list that is set
-/// replaces its default; see deploy/agent.example.toml.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FilesystemsFile {
-    pub include_types: Option<Vec<String>>,
-    pub exclude_types: Option<Vec<String>>,
-    pub include_mounts: Option<Vec<String>>,
-    pub exclude_mounts: Option<Vec<String>>,
-}
-
-/// `[network]`: which interfaces to report, by name glob.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NetworkFile {
-    pub include: Option<Vec<String>>,
-    pub exclude: Option<Vec<String>>,
 }
 
 /// One `[[worker]]` table of the TOML file.
@@ -352,59 +334,6 @@ impl Config {
             system,
         })
     }
-}
-
-/// A config key, the patterns set there, and the list they replace.
-type PatternList<'a> = (&'static str, Option<Vec<String>>, &'a mut Vec<String>);
-
-/// The `[filesystems]` and `[network]` sections over their defaults. A
-/// pattern must be non-empty.
-fn system_config(
-    fs: FilesystemsFile,
-    net: NetworkFile,
-) -> Result<SystemConfig, (&'static str, String)> {
-    let mut config = SystemConfig::default();
-    let lists: [PatternList; 6] = [
-        (
-            "filesystems.include_types",
-            fs.include_types,
-            &mut config.filesystems.types.include,
-        ),
-        (
-            "filesystems.exclude_types",
-            fs.exclude_types,
-            &mut config.filesystems.types.exclude,
-        ),
-        (
-            "filesystems.include_mounts",
-            fs.include_mounts,
-            &mut config.filesystems.mounts.include,
-        ),
-        (
-            "filesystems.exclude_mounts",
-            fs.exclude_mounts,
-            &mut config.filesystems.mounts.exclude,
-        ),
-        (
-            "network.include",
-            net.include,
-            &mut config.interfaces.include,
-        ),
-        (
-            "network.exclude",
-            net.exclude,
-            &mut config.interfaces.exclude,
-        ),
-    ];
-    for (key, value, target) in lists {
-        if let Some(list) = value {
-            if list.iter().any(|p| p.trim().is_empty()) {
-                return Err((key, "patterns must not be empty".to_owned()));
-            }
-            *target = list;
-        }
-    }
-    Ok(config)
 }
 
 /// The agent token: `token`, or the contents of the file `token_file`

@@ -21,6 +21,7 @@ pub mod proc_events;
 pub mod procfs;
 pub mod restart_file;
 pub mod restarts;
+pub mod settings;
 pub mod system;
 pub mod workers;
 
