@@ -2,7 +2,9 @@
 //! interval and streams the samples to the aggregator.
 //!
 //! - [`config`] — defaults, TOML file, environment and flags, merged and checked.
-//! - [`collect`] — the collectors (system metrics via sysinfo, worker groups via /proc).
+//! - [`collect`] — the collectors (CPU, filesystems, disk and network from /proc and
+//!   statvfs, memory and load via sysinfo, worker groups and their restarts via /proc
+//!   and the kernel's process events).
 //! - [`spool`] — the bounded buffer of unacknowledged samples.
 //! - [`shipper`] — the gRPC stream, acks, reconnects with backoff.
 //! - [`tls`] — rustls to the aggregator: CA file, pinned fingerprint or public roots.
