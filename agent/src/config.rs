@@ -13,6 +13,8 @@ use fleetwatch_common::config::pick;
 use regex::Regex;
 use serde::Deserialize;
 
+use crate::collect::settings::{FilesystemsFile, NetworkFile, system_config};
+use crate::collect::system::SystemConfig;
 use crate::tls::{TlsSettings, Trust};
 
 /// Longest interval we accept; beyond it "offline" detection stops making sense.
@@ -114,6 +116,11 @@ pub struct Args {
     /// File holding the agent token (such as a systemd credential).
     #[arg(long, env = "FLEETWATCH_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+
+    /// Directory for state kept across restarts (worker restart counts)
+    /// [default: $STATE_DIRECTORY as systemd sets it, else none].
+    #[arg(long, env = "FLEETWATCH_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// The TOML file, as written by an operator.
@@ -130,6 +137,13 @@ pub struct FileConfig {
     pub client_key: Option<PathBuf>,
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    /// Count worker restarts from the kernel's process events (default true).
+    pub process_events: Option<bool>,
+    #[serde(default)]
+    pub filesystems: FilesystemsFile,
+    #[serde(default)]
+    pub network: NetworkFile,
     #[serde(default)]
     pub worker: Vec<WorkerGroupFile>,
 }
@@ -176,6 +190,12 @@ pub struct Config {
     pub tls: Option<TlsSettings>,
     /// The agent token sent on every stream.
     pub token: Option<String>,
+    /// Where state that outlives the process is kept (restart counts).
+    pub state_dir: Option<PathBuf>,
+    /// Count restarts from the kernel's process events where allowed.
+    pub process_events: bool,
+    /// Which filesystems and network interfaces are reported.
+    pub system: SystemConfig,
 }
 
 impl Config {
@@ -189,7 +209,18 @@ impl Config {
             .config
             .as_ref()
             .map_or_else(|| "config".to_owned(), |p| p.display().to_string());
-        Self::merge(args, file, &file_origin, read_machine_id)
+        let mut config = Self::merge(args, file, &file_origin, read_machine_id)?;
+        if config.state_dir.is_none() {
+            // systemd's StateDirectory= (several are separated by `:`).
+            config.state_dir = std::env::var_os("STATE_DIRECTORY")
+                .and_then(|v| {
+                    v.to_str()
+                        .and_then(|s| s.split(':').next())
+                        .map(PathBuf::from)
+                })
+                .filter(|p| !p.as_os_str().is_empty());
+        }
+        Ok(config)
     }
 
     fn merge(
@@ -277,6 +308,19 @@ impl Config {
             }
         }
 
+        let state_dir = args.state_dir.clone().or(file.state_dir);
+        if let Some(dir) = &state_dir
+            && !dir.is_absolute()
+        {
+            return Err(invalid(
+                file_origin,
+                "state_dir",
+                format!("`{}` must be an absolute path", dir.display()),
+            ));
+        }
+        let system = system_config(file.filesystems, file.network)
+            .map_err(|(key, reason)| invalid(file_origin, key, reason))?;
+
         Ok(Self {
             aggregator,
             interval,
@@ -285,6 +329,9 @@ impl Config {
             workers,
             tls,
             token,
+            state_dir,
+            process_events: file.process_events.unwrap_or(true),
+            system,
         })
     }
 }
@@ -715,6 +762,41 @@ mod tests {
     }
 
     #[test]
+    fn filesystem_and_network_lists_replace_their_defaults() {
+        let cfg = Config::merge(
+            &args(&["--host-id", "h", "--state-dir", "/var/lib/x"]),
+            FileConfig::default(),
+            "agent.toml",
+            no_machine_id,
+        )
+        .expect("valid");
+        assert_eq!(cfg.system, SystemConfig::default());
+        assert!(cfg.process_events);
+        assert_eq!(cfg.state_dir.as_deref(), Some(Path::new("/var/lib/x")));
+        assert!(!cfg.system.filesystems.types.keeps("proc"));
+
+        let file: FileConfig = toml::from_str(
+            "process_events = false\n[filesystems]\nexclude_types = [\"tmpfs\"]\n\
+             include_mounts = [\"/data*\"]\n[network]\ninclude = [\"eth*\"]\n",
+        )
+        .expect("toml");
+        let cfg = Config::merge(
+            &args(&["--host-id", "h"]),
+            file,
+            "agent.toml",
+            no_machine_id,
+        )
+        .expect("valid");
+        assert!(!cfg.process_events);
+        let fs = &cfg.system.filesystems;
+        assert!(fs.types.keeps("proc"), "the default list is replaced");
+        assert!(!fs.types.keeps("tmpfs"));
+        assert!(fs.mounts.keeps("/data/db") && !fs.mounts.keeps("/"));
+        assert!(cfg.system.interfaces.keeps("eth0") && !cfg.system.interfaces.keeps("wlan0"));
+        assert!(toml::from_str::<FileConfig>("[filesystems]\nexclude = []").is_err());
+    }
+
+    #[test]
     fn worker_flag_keeps_colons_in_regex() {
         let g = parse_worker_flag("dummies=^sleep 3600$:200").expect("valid");
         assert_eq!(g.min_alive, 200);
@@ -750,6 +832,12 @@ mod tests {
                 "[[worker]]\nname = \"a\"\ncmdline = \"x\"\n[[worker]]\nname = \"a\"\ncmdline = \"y\"",
                 "worker.name",
             ),
+            ("state_dir = \"relative/dir\"", "state_dir"),
+            (
+                "[filesystems]\nexclude_types = [\"\"]",
+                "filesystems.exclude_types",
+            ),
+            ("[network]\ninclude = [\" \"]", "network.include"),
         ];
         for (text, key) in cases {
             let file: FileConfig = toml::from_str(&format!("host_id = \"h\"\n{text}"))

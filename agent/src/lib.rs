@@ -2,10 +2,14 @@
 //! interval and streams the samples to the aggregator.
 //!
 //! - [`config`] — defaults, TOML file, environment and flags, merged and checked.
-//! - [`collect`] — the collectors (system metrics via sysinfo, worker groups via /proc).
+//! - [`collect`] — the collectors (CPU, filesystems, disk and network from /proc and
+//!   statvfs, memory and load via sysinfo, worker groups and their restarts via /proc
+//!   and the kernel's process events).
 //! - [`spool`] — the bounded buffer of unacknowledged samples.
 //! - [`shipper`] — the gRPC stream, acks, reconnects with backoff.
 //! - [`tls`] — rustls to the aggregator: CA file, pinned fingerprint or public roots.
+//!
+//! - [`schedule`] — the fixed wall-clock grid samples are taken on.
 //!
 //! [`run`] wires them: a sampling task that never waits on the network
 //! feeds the shipper through an unbounded channel; the shipper applies the
@@ -13,13 +17,13 @@
 
 pub mod collect;
 pub mod config;
+pub mod schedule;
 pub mod shipper;
 pub mod spool;
 pub mod tls;
 
 use fleetwatch_proto::{Hello, WorkerGroup};
 use tokio::sync::mpsc;
-use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
@@ -78,7 +82,12 @@ fn is_loopback_url(url: &str) -> bool {
 /// Runs the agent until `shutdown` is cancelled, then gives the aggregator a
 /// moment to acknowledge what is buffered.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
-    let mut collector = collect::Collector::new(config.workers.clone())?;
+    let mut collector = collect::Collector::new(collect::CollectorConfig {
+        groups: config.workers.clone(),
+        system: config.system.clone(),
+        state_dir: config.state_dir.clone(),
+        process_events: config.process_events,
+    })?;
     let hello = hello(&config, &mut collector);
     let (tx, rx) = mpsc::unbounded_channel();
     let tls = config.tls.as_ref().map(tls::client_config).transpose()?;
@@ -96,6 +105,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
         aggregator = %config.aggregator,
         interval_ms = config.interval.as_millis() as u64,
         worker_groups = config.workers.len(),
+        exact_restarts = collector.counts_restarts_exactly(),
+        state_dir = ?config.state_dir,
         "agent started"
     );
     if config.token.is_none() {
@@ -112,13 +123,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
     }
     let shipper = tokio::spawn(shipper.run());
 
-    let mut ticker = tokio::time::interval(config.interval);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut grid = schedule::Grid::new(config.interval);
     loop {
+        let (at, timestamp_ms) = grid.next_tick();
         tokio::select! {
             () = shutdown.cancelled() => break,
-            _ = ticker.tick() => {
-                let sample = collector.sample();
+            () = tokio::time::sleep_until(at.into()) => {
+                let sample = collector.sample(timestamp_ms);
                 if tx.send(sample).is_err() {
                     break;
                 }

@@ -48,8 +48,14 @@ pub struct Sample {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SystemMetrics {
+    /// Busy share of all CPUs (user, nice, system, irq, softirq), 0-100,
+    /// without iowait and steal: what `top` shows as us+sy+ni+hi+si.
     pub cpu_percent: f64,
     pub cpu_per_core: Vec<f64>,
+    /// Idle waiting for I/O, share of all CPUs, 0-100.
+    pub cpu_iowait_percent: f64,
+    /// Taken by the hypervisor for other guests, share of all CPUs, 0-100.
+    pub cpu_steal_percent: f64,
     pub load1: f64,
     pub load5: f64,
     pub load15: f64,
@@ -63,8 +69,18 @@ pub struct SystemMetrics {
     pub disk_write_bytes_per_sec: f64,
     pub net_rx_bytes_per_sec: f64,
     pub net_tx_bytes_per_sec: f64,
+    /// Per-interface rates of the interfaces the agent watches.
+    pub interfaces: Vec<NetInterface>,
     pub uptime_secs: u64,
     pub process_count: u32,
+}
+
+/// Receive and send rates of one network interface.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetInterface {
+    pub name: String,
+    pub rx_bytes_per_sec: f64,
+    pub tx_bytes_per_sec: f64,
 }
 
 impl SystemMetrics {
@@ -79,23 +95,35 @@ impl SystemMetrics {
     }
 }
 
+/// One mounted filesystem, with df's figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Filesystem {
     pub mount_point: String,
     pub fs_type: String,
     pub device: String,
     pub total_bytes: u64,
+    /// Free space unprivileged users may use.
     pub available_bytes: u64,
+    /// df's used: total − free. Checked at ingest to be at most total; an
+    /// agent that predates the field gets total − available.
+    pub used_bytes: u64,
 }
 
 impl Filesystem {
-    pub fn used_bytes(&self) -> u64 {
-        self.total_bytes.saturating_sub(self.available_bytes)
+    /// Blocks kept for root: neither used nor available to users.
+    pub fn reserved_bytes(&self) -> u64 {
+        self.total_bytes
+            .saturating_sub(self.used_bytes)
+            .saturating_sub(self.available_bytes)
     }
 
-    /// Used space as a share of total, 0-100.
+    /// `df`'s Use%: used / (used + available), 0-100, so root-reserved
+    /// blocks count as neither.
     pub fn used_percent(&self) -> f64 {
-        percent(self.used_bytes(), self.total_bytes)
+        percent(
+            self.used_bytes,
+            self.used_bytes.saturating_add(self.available_bytes),
+        )
     }
 }
 
@@ -200,5 +228,33 @@ impl Role {
 impl std::fmt::Display for Role {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fs(total: u64, used: u64, available: u64) -> Filesystem {
+        Filesystem {
+            mount_point: "/".into(),
+            fs_type: "ext4".into(),
+            device: "/dev/sda1".into(),
+            total_bytes: total,
+            available_bytes: available,
+            used_bytes: used,
+        }
+    }
+
+    #[test]
+    fn filesystem_use_is_dfs() {
+        // An ext4 with 5 % reserved for root: df shows 23 % (22.1 rounded
+        // up), not the 26 % that (total − available) / total gives.
+        let root = fs(1000, 210, 740);
+        assert!((root.used_percent() - 22.105).abs() < 0.01);
+        assert_eq!(root.reserved_bytes(), 50);
+        // Full for users while root still has its reserve: 100 %.
+        assert_eq!(fs(1000, 950, 0).used_percent(), 100.0);
+        assert_eq!(fs(0, 0, 0).used_percent(), 0.0);
     }
 }

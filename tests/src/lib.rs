@@ -630,6 +630,7 @@ pub fn sample(ts: i64, cpu: f64) -> wire::Sample {
                 device: "/dev/test".to_owned(),
                 total_bytes: 100,
                 available_bytes: 100 - (cpu as u64).min(100),
+                used_bytes: (cpu as u64).min(100),
             }],
             process_count: 10,
             ..Default::default()

@@ -445,8 +445,9 @@ fn units_are_hardened() -> Result<()> {
             "agent",
             &[
                 "ExecStart=/usr/local/bin/fleetwatch-agent --config /etc/fleetwatch/agent.toml",
-                "CapabilityBoundingSet=CAP_SYS_PTRACE\n",
-                "AmbientCapabilities=CAP_SYS_PTRACE\n",
+                "CapabilityBoundingSet=CAP_SYS_PTRACE CAP_NET_ADMIN CAP_SYS_NICE\n",
+                "AmbientCapabilities=CAP_SYS_PTRACE CAP_NET_ADMIN CAP_SYS_NICE\n",
+                "StateDirectory=fleetwatch-agent\n",
                 "ProtectHome=read-only",
                 "ProtectProc=default",
                 "TimeoutStopSec=",

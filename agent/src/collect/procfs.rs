@@ -106,6 +106,35 @@ pub fn parse_stat(line: &[u8]) -> Option<Stat> {
     })
 }
 
+/// Whether a state letter means the process has exited: a zombie waiting
+/// for its parent, or dead. Such a process is never counted alive.
+pub fn is_dead(state: char) -> bool {
+    matches!(state, 'Z' | 'X' | 'x')
+}
+
+/// Resident memory as `ps` and `top` show it: `VmRSS` of
+/// `/proc/PID/status`, exact, unlike the approximate per-CPU counter in
+/// `/proc/PID/stat`. `None` for a process with no memory (a kernel thread,
+/// a zombie).
+pub fn read_vm_rss(proc_root: &Path, pid: u32, buf: &mut Vec<u8>) -> io::Result<Option<u64>> {
+    read_into(&pid_path(proc_root, pid, "status"), buf)?;
+    Ok(parse_vm_rss(buf))
+}
+
+/// The `VmRSS:` line of a status file, in bytes.
+pub fn parse_vm_rss(status: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(status).ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
 /// A readable word for a stat state letter.
 pub fn state_name(state: char) -> &'static str {
     match state {
@@ -147,6 +176,14 @@ mod tests {
     }
 
     #[test]
+    fn parses_vm_rss() {
+        let status = b"Name:\tsleep\nState:\tS (sleeping)\nVmRSS:\t    1792 kB\nThreads:\t1\n";
+        assert_eq!(parse_vm_rss(status), Some(1792 * 1024));
+        assert_eq!(parse_vm_rss(b"Name:\tkthreadd\n"), None);
+        assert!(is_dead('Z') && is_dead('X') && !is_dead('S') && !is_dead('D'));
+    }
+
+    #[test]
     fn reads_this_process() {
         let root = Path::new("/proc");
         let me = std::process::id();
@@ -162,5 +199,7 @@ mod tests {
         assert!(stat.rss_pages > 0);
         assert_ne!(state_name(stat.state), "unknown");
         assert!(!read_comm(root, me, &mut buf).expect("comm").is_empty());
+        let rss = read_vm_rss(root, me, &mut buf).expect("status");
+        assert!(rss.is_some_and(|b| b > 0));
     }
 }

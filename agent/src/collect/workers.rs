@@ -5,7 +5,15 @@
 //! and classifies a pid only when it first appears: its command line is read
 //! once, and once more on the next tick to catch a fork that `exec`s right
 //! after we looked. Processes that match no group are never opened again.
-//! Only the matched workers get their `/proc/PID/stat` read each tick.
+//! Only the matched workers get their `/proc/PID/stat` and `status` read
+//! each tick: stat for CPU time and state, status for VmRSS (what `ps`
+//! shows; stat's rss is an approximate per-CPU counter on current kernels).
+//!
+//! A zombie or dead process is never alive: it counts as gone from the
+//! first scan that sees it. Restarts are counted by the process-event
+//! thread ([`super::restarts`]) when the agent may subscribe to the
+//! kernel's events, else by comparing scans (which misses processes that
+//! live and die between two ticks).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,8 +21,10 @@ use std::time::Instant;
 
 use fleetwatch_proto::{GroupStatus, Worker};
 
+use super::matcher::{self, Classified};
 use super::procfs::{self, Stat};
-use crate::config::{Matcher, WorkerGroupConfig};
+use super::restarts::EventWatcher;
+use crate::config::WorkerGroupConfig;
 
 /// What we know about a pid present in /proc.
 #[derive(Debug)]
@@ -25,6 +35,8 @@ struct Known {
     seen_tick: u64,
     /// Set when the process belongs to a worker group.
     worker: Option<Tracked>,
+    /// Seen exited (a zombie): counted as gone once, never looked at again.
+    dead: bool,
 }
 
 #[derive(Debug)]
@@ -62,6 +74,7 @@ pub struct WorkerCollector {
     tick: u64,
     clock_ticks: u64,
     page_size: u64,
+    events: Option<EventWatcher>,
     boot_time_secs: u64,
     pids: Vec<u32>,
     buf: Vec<u8>,
@@ -87,10 +100,41 @@ impl WorkerCollector {
             tick: 0,
             clock_ticks: rustix::param::clock_ticks_per_second().max(1),
             page_size: rustix::param::page_size() as u64,
+            events: None,
             boot_time_secs,
             pids: Vec::new(),
             buf: Vec::with_capacity(4096),
         }
+    }
+
+    /// The groups' names, in configuration order.
+    pub fn group_names(&self) -> Vec<String> {
+        self.groups.iter().map(|g| g.name.clone()).collect()
+    }
+
+    /// Restart counts start from `base` (as stored by an earlier run), one
+    /// per group in configuration order.
+    pub fn set_restart_base(&mut self, base: &[u64]) {
+        for (counter, &b) in self.counters.iter_mut().zip(base) {
+            counter.restarts = b;
+        }
+    }
+
+    /// Subscribes to the kernel's process events so that every restart is
+    /// counted. Returns why not where the agent is not allowed to; restarts
+    /// are then counted by comparing scans.
+    pub fn count_restarts_from_events(
+        &mut self,
+    ) -> Result<(), super::proc_events::ProcEventsError> {
+        let base: Vec<u64> = self.counters.iter().map(|c| c.restarts).collect();
+        let watcher = EventWatcher::start(self.groups.clone(), &base, self.proc_root.clone())?;
+        self.events = Some(watcher);
+        Ok(())
+    }
+
+    /// Whether restarts come from process events (else from scans).
+    pub fn counts_from_events(&self) -> bool {
+        self.events.as_ref().is_some_and(EventWatcher::is_alive)
     }
 
     /// Scans /proc once. A failure to list /proc is returned; a process that
@@ -111,7 +155,7 @@ impl WorkerCollector {
                     known.seen_tick = tick;
                     // Look once more at a pid first seen on the previous tick
                     // that matched nothing: it may have exec'd since.
-                    known.worker.is_none() && known.first_tick + 1 == tick
+                    known.worker.is_none() && !known.dead && known.first_tick + 1 == tick
                 }
                 None => {
                     self.known.insert(
@@ -120,17 +164,24 @@ impl WorkerCollector {
                             first_tick: tick,
                             seen_tick: tick,
                             worker: None,
+                            dead: false,
                         },
                     );
                     true
                 }
             };
-            if recheck && let Some(tracked) = self.classify(pid) {
+            if recheck && let Some(found) = self.classify(pid) {
                 if tick > 1 {
-                    new_in_group[tracked.group] += 1;
+                    new_in_group[found.group] += 1;
                 }
                 if let Some(known) = self.known.get_mut(&pid) {
-                    known.worker = Some(tracked);
+                    if found.zombie {
+                        // Started and exited between two scans.
+                        self.counters[found.group].gone += 1;
+                        known.dead = true;
+                    } else {
+                        known.worker = Some(self::tracked(found));
+                    }
                 }
             }
         }
@@ -165,18 +216,26 @@ impl WorkerCollector {
             let Some(tracked) = known.worker.as_mut() else {
                 continue;
             };
+            if procfs::is_dead(stat.state) && stat.start_ticks == tracked.start_ticks {
+                // Exited, not yet reaped: not alive from this scan on.
+                self.counters[tracked.group].gone += 1;
+                known.worker = None;
+                known.dead = true;
+                continue;
+            }
             if stat.start_ticks != tracked.start_ticks {
                 // The pid was reused by a new process between two scans.
                 self.counters[tracked.group].gone += 1;
                 known.worker = None;
                 known.first_tick = tick;
-                if let Some(fresh) = self.classify(pid) {
-                    new_in_group[fresh.group] += 1;
-                    if let Some(known) = self.known.get_mut(&pid) {
-                        known.worker = Some(fresh);
+                match self.classify(pid) {
+                    Some(fresh) if !fresh.zombie => {
+                        new_in_group[fresh.group] += 1;
+                        if let Some(known) = self.known.get_mut(&pid) {
+                            known.worker = Some(self::tracked(fresh));
+                        }
                     }
-                } else {
-                    continue;
+                    _ => continue,
                 }
             }
             let Some(tracked) = self.known.get_mut(&pid).and_then(|k| k.worker.as_mut()) else {
@@ -191,6 +250,10 @@ impl WorkerCollector {
             );
             tracked.prev = Some((stat.cpu_ticks, now));
             alive[tracked.group] += 1;
+            let rss_bytes = match procfs::read_vm_rss(&self.proc_root, pid, &mut self.buf) {
+                Ok(Some(bytes)) => bytes,
+                _ => stat.rss_pages.saturating_mul(self.page_size),
+            };
             workers.push(Worker {
                 group: self.groups[tracked.group].name.clone(),
                 pid,
@@ -198,7 +261,7 @@ impl WorkerCollector {
                 cmdline: tracked.cmdline.clone(),
                 state: procfs::state_name(stat.state).to_owned(),
                 cpu_percent,
-                rss_bytes: stat.rss_pages.saturating_mul(self.page_size),
+                rss_bytes,
                 threads: stat.threads,
                 start_time_secs: i64::try_from(
                     self.boot_time_secs + stat.start_ticks / self.clock_ticks,
@@ -209,7 +272,15 @@ impl WorkerCollector {
         workers.sort_unstable_by(|a, b| a.group.cmp(&b.group).then(a.pid.cmp(&b.pid)));
 
         // A new pid in a group that lost one is a restart; otherwise the
-        // group grew.
+        // group grew. With process events, their exact counts replace the
+        // scan's.
+        let from_events = self.events.as_ref().filter(|w| w.is_alive()).and_then(|w| {
+            let pids: Vec<u32> = workers.iter().map(|w| w.pid).collect();
+            w.confirm_and_count(&pids)
+        });
+        if from_events.is_none() && self.events.take().is_some() {
+            tracing::warn!("process events ended; counting restarts by /proc scans");
+        }
         let groups = self
             .groups
             .iter()
@@ -219,6 +290,10 @@ impl WorkerCollector {
                 let replaced = counters.gone.min(new_in_group[i]);
                 counters.gone -= replaced;
                 counters.restarts += replaced;
+                if let Some(exact) = from_events.as_ref().and_then(|c| c.get(i)) {
+                    counters.restarts = *exact;
+                    counters.gone = 0;
+                }
                 GroupStatus {
                     name: group.name.clone(),
                     min_alive: group.min_alive,
@@ -236,45 +311,18 @@ impl WorkerCollector {
     }
 
     /// Decides which group, if any, a pid belongs to.
-    fn classify(&mut self, pid: u32) -> Option<Tracked> {
-        if self.groups.is_empty() {
-            return None;
-        }
-        let root = &self.proc_root;
-        let cmdline = procfs::read_cmdline(root, pid, &mut self.buf).ok()?;
-        let mut comm: Option<String> = None;
-        let mut group = None;
-        for (i, g) in self.groups.iter().enumerate() {
-            let matched = match &g.matcher {
-                Matcher::Cmdline(re) => !cmdline.is_empty() && re.is_match(&cmdline),
-                Matcher::ProcessName(name) => {
-                    let argv0 = cmdline.split(' ').next().unwrap_or("");
-                    let base = argv0.rsplit('/').next().unwrap_or(argv0);
-                    if comm.is_none() {
-                        comm = procfs::read_comm(root, pid, &mut self.buf).ok();
-                    }
-                    comm.as_deref() == Some(name.as_str()) || (!base.is_empty() && base == name)
-                }
-                Matcher::Exe(path) => procfs::read_exe(root, pid).is_ok_and(|exe| exe == *path),
-            };
-            if matched {
-                group = Some(i);
-                break;
-            }
-        }
-        let group = group?;
-        let name = match comm {
-            Some(name) => name,
-            None => procfs::read_comm(root, pid, &mut self.buf).ok()?,
-        };
-        let stat = procfs::read_stat(root, pid, &mut self.buf).ok()?;
-        Some(Tracked {
-            group,
-            name,
-            cmdline,
-            start_ticks: stat.start_ticks,
-            prev: None,
-        })
+    fn classify(&mut self, pid: u32) -> Option<Classified> {
+        matcher::classify(&self.proc_root, &self.groups, pid, &mut self.buf)
+    }
+}
+
+fn tracked(c: Classified) -> Tracked {
+    Tracked {
+        group: c.group,
+        name: c.name,
+        cmdline: c.cmdline,
+        start_ticks: c.start_ticks,
+        prev: None,
     }
 }
 
@@ -309,6 +357,7 @@ fn cpu_percent(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Matcher;
     use regex::Regex;
     use std::process::{Child, Command};
 

@@ -2,7 +2,7 @@
 //! per-name overrides of them, and the operator's own rules.
 //!
 //! ```toml
-//! [alerts.defaults.cpu]          # built-ins: cpu, memory, disk,
+//! [alerts.defaults.cpu]          # built-ins: cpu, steal, memory, disk,
 //! critical = 95                  #   worker_pool, offline, crash_loop
 //! for = "1m"
 //!
@@ -59,6 +59,7 @@ impl AlertsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct Defaults {
     pub cpu: Option<RuleOverride>,
+    pub steal: Option<RuleOverride>,
     pub memory: Option<RuleOverride>,
     pub disk: Option<RuleOverride>,
     pub worker_pool: Option<RuleOverride>,
@@ -131,6 +132,10 @@ pub fn builtin_rules() -> Vec<Rule> {
     let v = Threshold::Value;
     let mut cpu = builtin("cpu", Metric::CpuPercent, Ge, (Critical, v(90.0)));
     cpu.for_duration = thirty;
+    // Steal is counted apart from busy CPU: a VM whose hypervisor takes a
+    // tenth of its CPU for minutes is short of CPU it pays for.
+    let mut steal = builtin("steal", Metric::CpuStealPercent, Ge, (Warning, v(10.0)));
+    steal.for_duration = Duration::from_secs(300);
     let mut memory = builtin("memory", Metric::MemoryPercent, Ge, (Warning, v(85.0)));
     memory.for_duration = thirty;
     let mut disk = builtin(
@@ -155,7 +160,7 @@ pub fn builtin_rules() -> Vec<Rule> {
     );
     let mut crash_loop = builtin("crash_loop", Metric::WorkerRestarts, Ge, (Warning, v(3.0)));
     crash_loop.window = Some(super::rules::DEFAULT_RESTART_WINDOW);
-    vec![cpu, memory, disk, worker_pool, offline, crash_loop]
+    vec![cpu, steal, memory, disk, worker_pool, offline, crash_loop]
 }
 
 impl AlertsConfig {
@@ -166,6 +171,7 @@ impl AlertsConfig {
         let d = &self.defaults;
         let overrides = [
             &d.cpu,
+            &d.steal,
             &d.memory,
             &d.disk,
             &d.worker_pool,
@@ -220,6 +226,7 @@ mod tests {
             names,
             [
                 "cpu",
+                "steal",
                 "memory",
                 "disk",
                 "worker_pool",
@@ -235,6 +242,12 @@ mod tests {
         assert_eq!(cpu.critical, Some(Threshold::Value(90.0)));
         assert_eq!(cpu.warning, None);
         assert_eq!(cpu.for_duration, Duration::from_secs(30));
+        let steal = find(&rules, "steal");
+        assert_eq!(
+            (steal.metric, steal.warning, steal.critical),
+            (Metric::CpuStealPercent, Some(Threshold::Value(10.0)), None)
+        );
+        assert_eq!(steal.for_duration, Duration::from_secs(300));
         let memory = find(&rules, "memory");
         assert_eq!(memory.warning, Some(Threshold::Value(85.0)));
         let disk = find(&rules, "disk");
@@ -311,7 +324,7 @@ mod tests {
             "#,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(rules.len(), 7);
+        assert_eq!(rules.len(), 8);
         assert_eq!(find(&rules, "root-fs").mount.as_deref(), Some("/"));
     }
 

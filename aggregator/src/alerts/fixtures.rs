@@ -10,6 +10,9 @@ pub(crate) fn system() -> SystemMetrics {
     SystemMetrics {
         cpu_percent: 10.0,
         cpu_per_core: vec![10.0; 4],
+        cpu_iowait_percent: 0.0,
+        cpu_steal_percent: 0.0,
+        interfaces: Vec::new(),
         load1: 0.5,
         load5: 0.5,
         load15: 0.5,
@@ -80,6 +83,7 @@ pub(crate) fn disks(used: &[(&str, u64)]) -> Sample {
                 device: "/dev/sda1".into(),
                 total_bytes: 100,
                 available_bytes: 100 - pct,
+                used_bytes: pct,
             })
             .collect();
     })

@@ -127,6 +127,8 @@ pub(super) fn readings(
     };
     match rule.metric {
         Metric::CpuPercent => host_wide(sys.cpu_percent),
+        Metric::CpuStealPercent => host_wide(sys.cpu_steal_percent),
+        Metric::CpuIowaitPercent => host_wide(sys.cpu_iowait_percent),
         Metric::MemoryPercent => host_wide(sys.memory_percent()),
         Metric::SwapPercent => host_wide(sys.swap_percent()),
         Metric::LoadPerCore => {
@@ -238,6 +240,8 @@ impl RestartTracker {
 pub(super) fn subject(rule: &Rule, scope: &str) -> String {
     match rule.metric {
         Metric::CpuPercent => "CPU".into(),
+        Metric::CpuStealPercent => "CPU steal".into(),
+        Metric::CpuIowaitPercent => "CPU iowait".into(),
         Metric::MemoryPercent => "memory".into(),
         Metric::SwapPercent => "swap".into(),
         Metric::FilesystemUsedPercent => format!("disk {scope}"),
@@ -261,6 +265,8 @@ pub(super) fn subject(rule: &Rule, scope: &str) -> String {
 pub(super) fn format_value(metric: Metric, v: f64) -> String {
     match metric {
         Metric::CpuPercent
+        | Metric::CpuStealPercent
+        | Metric::CpuIowaitPercent
         | Metric::MemoryPercent
         | Metric::SwapPercent
         | Metric::FilesystemUsedPercent

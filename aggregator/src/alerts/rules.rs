@@ -14,7 +14,12 @@ use super::threshold::Threshold;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
+    /// Busy CPU without iowait and steal (`top`'s us+sy+ni+hi+si).
     CpuPercent,
+    /// CPU time the hypervisor gave to other guests.
+    CpuStealPercent,
+    /// CPU idle while waiting for I/O.
+    CpuIowaitPercent,
     MemoryPercent,
     SwapPercent,
     /// Used space of each filesystem, per mount point.
@@ -169,7 +174,7 @@ pub enum RuleError {
         reason: String,
     },
     #[error(
-        "alert rule `{name}` is defined twice (built-in rules: cpu, memory, disk, worker_pool, offline, crash_loop)"
+        "alert rule `{name}` is defined twice (built-in rules: cpu, steal, memory, disk, worker_pool, offline, crash_loop)"
     )]
     Duplicate { name: String },
 }

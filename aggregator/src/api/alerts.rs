@@ -187,8 +187,8 @@ mod tests {
         let store = SqliteStore::in_memory().await.unwrap();
         let shutdown = CancellationToken::new();
         let auth = crate::auth::http::HttpAuth::new(false, Duration::from_secs(60), false);
+        let history = crate::alerts::AlertHistory::new(std::sync::Arc::new(store.clone()));
         let state = AppState::for_tests(store, Hub::new(), shutdown.clone(), auth).await;
-        let history = state.alerts.history();
         use AlertState::{Firing, Inactive, Pending, Resolved};
         for t in [
             change("flap", Inactive, Pending, 1_000),

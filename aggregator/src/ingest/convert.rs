@@ -6,7 +6,8 @@
 use fleetwatch_proto as wire;
 
 use crate::model::{
-    Filesystem, GroupStatus, HostInfo, Sample, SystemMetrics, TimestampMs, Worker, WorkerGroup,
+    Filesystem, GroupStatus, HostInfo, NetInterface, Sample, SystemMetrics, TimestampMs, Worker,
+    WorkerGroup,
 };
 
 /// Largest gRPC message the aggregator decodes.
@@ -16,6 +17,7 @@ pub const MAX_WORKERS_PER_SAMPLE: usize = 1024;
 pub const MAX_GROUPS: usize = 256;
 pub const MAX_FILESYSTEMS: usize = 256;
 pub const MAX_CORES: usize = 4096;
+pub const MAX_INTERFACES: usize = 256;
 pub const MAX_CMDLINE: usize = 4096;
 /// Longest ordinary string (names, versions, devices).
 pub const MAX_TEXT: usize = 256;
@@ -198,6 +200,7 @@ fn system_metrics(at: &str, m: wire::SystemMetrics) -> Result<SystemMetrics, Inv
     let f = |name: &str| format!("{at}.{name}");
     bounded(&f("cpu_per_core"), &m.cpu_per_core, MAX_CORES)?;
     bounded(&f("filesystems"), &m.filesystems, MAX_FILESYSTEMS)?;
+    bounded(&f("interfaces"), &m.interfaces, MAX_INTERFACES)?;
     // Rates up to 1 PB/s and loads up to a million: beyond is a broken agent.
     const RATE: f64 = 1e15;
     const LOAD: f64 = 1e6;
@@ -209,6 +212,8 @@ fn system_metrics(at: &str, m: wire::SystemMetrics) -> Result<SystemMetrics, Inv
             .enumerate()
             .map(|(i, v)| percent(&f(&format!("cpu_per_core[{i}]")), *v))
             .collect::<Result<_, _>>()?,
+        cpu_iowait_percent: percent(&f("cpu_iowait_percent"), m.cpu_iowait_percent)?,
+        cpu_steal_percent: percent(&f("cpu_steal_percent"), m.cpu_steal_percent)?,
         load1: number(&f("load1"), m.load1, LOAD)?,
         load5: number(&f("load5"), m.load5, LOAD)?,
         load15: number(&f("load15"), m.load15, LOAD)?,
@@ -235,6 +240,12 @@ fn system_metrics(at: &str, m: wire::SystemMetrics) -> Result<SystemMetrics, Inv
         )?,
         net_rx_bytes_per_sec: number(&f("net_rx_bytes_per_sec"), m.net_rx_bytes_per_sec, RATE)?,
         net_tx_bytes_per_sec: number(&f("net_tx_bytes_per_sec"), m.net_tx_bytes_per_sec, RATE)?,
+        interfaces: m
+            .interfaces
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| interface(&f(&format!("interfaces[{i}]")), n, RATE))
+            .collect::<Result<_, _>>()?,
         uptime_secs: m.uptime_secs,
         process_count: m.process_count,
     })
@@ -250,12 +261,52 @@ fn filesystem(at: &str, fs: wire::Filesystem) -> Result<Filesystem, Invalid> {
             "is more than total_bytes",
         ));
     }
+    if fs.used_bytes > fs.total_bytes {
+        return Err(invalid(
+            format!("{at}.used_bytes"),
+            "is more than total_bytes",
+        ));
+    }
+    if fs.used_bytes.saturating_add(fs.available_bytes) > fs.total_bytes {
+        return Err(invalid(
+            format!("{at}.used_bytes"),
+            "plus available_bytes is more than total_bytes",
+        ));
+    }
+    // An agent from before `used_bytes` sends 0: total − available is the
+    // best figure it allows (it counts root's reserve as used).
+    let used_bytes = if fs.used_bytes == 0 {
+        fs.total_bytes - fs.available_bytes
+    } else {
+        fs.used_bytes
+    };
     Ok(Filesystem {
         mount_point: text(&format!("{at}.mount_point"), fs.mount_point, MAX_PATH)?,
         fs_type: text(&format!("{at}.fs_type"), fs.fs_type, MAX_TEXT)?,
         device: text(&format!("{at}.device"), fs.device, MAX_PATH)?,
         total_bytes: fs.total_bytes,
         available_bytes: fs.available_bytes,
+        used_bytes,
+    })
+}
+
+fn interface(at: &str, n: wire::NetInterface, max_rate: f64) -> Result<NetInterface, Invalid> {
+    if n.name.is_empty() {
+        return Err(invalid(format!("{at}.name"), "is empty"));
+    }
+    Ok(NetInterface {
+        rx_bytes_per_sec: number(
+            &format!("{at}.rx_bytes_per_sec"),
+            n.rx_bytes_per_sec,
+            max_rate,
+        )?,
+        tx_bytes_per_sec: number(
+            &format!("{at}.tx_bytes_per_sec"),
+            n.tx_bytes_per_sec,
+            max_rate,
+        )?,
+        // Linux names are at most 15 bytes; allow other systems some room.
+        name: text(&format!("{at}.name"), n.name, 64)?,
     })
 }
 
@@ -298,6 +349,14 @@ mod tests {
                     device: "/dev/sda1".into(),
                     total_bytes: 1000,
                     available_bytes: 250,
+                    used_bytes: 700,
+                }],
+                cpu_iowait_percent: 3.0,
+                cpu_steal_percent: 1.5,
+                interfaces: vec![wire::NetInterface {
+                    name: "eth0".into(),
+                    rx_bytes_per_sec: 1000.0,
+                    tx_bytes_per_sec: 10.0,
                 }],
                 ..Default::default()
             }),
@@ -340,7 +399,12 @@ mod tests {
         let samples = check(|_| {}).expect("valid");
         let s = &samples[0];
         assert_eq!(s.system.cpu_per_core, vec![10.0, 15.0]);
-        assert_eq!(s.system.filesystems[0].used_percent(), 75.0);
+        let fs = &s.system.filesystems[0];
+        assert_eq!((fs.used_bytes, fs.reserved_bytes()), (700, 50));
+        assert!((fs.used_percent() - 700.0 / 950.0 * 100.0).abs() < 1e-9);
+        assert_eq!(s.system.cpu_steal_percent, 1.5);
+        assert_eq!(s.system.cpu_iowait_percent, 3.0);
+        assert_eq!(s.system.interfaces[0].name, "eth0");
         assert_eq!(s.workers[0].name, "<script>", "text is kept as text");
         assert_eq!(s.groups[0].alive, 1);
     }
@@ -407,11 +471,59 @@ mod tests {
                 Box::new(|s| system(s).cpu_per_core = vec![0.0; MAX_CORES + 1]),
                 "samples[0].system.cpu_per_core",
             ),
+            (
+                Box::new(|s| system(s).filesystems[0].used_bytes = 1001),
+                "samples[0].system.filesystems[0].used_bytes",
+            ),
+            (
+                Box::new(|s| system(s).filesystems[0].used_bytes = 800),
+                "samples[0].system.filesystems[0].used_bytes",
+            ),
+            (
+                Box::new(|s| system(s).cpu_steal_percent = f64::NAN),
+                "samples[0].system.cpu_steal_percent",
+            ),
+            (
+                Box::new(|s| system(s).cpu_iowait_percent = 150.0),
+                "samples[0].system.cpu_iowait_percent",
+            ),
+            (
+                Box::new(|s| system(s).interfaces[0].rx_bytes_per_sec = -1.0),
+                "samples[0].system.interfaces[0].rx_bytes_per_sec",
+            ),
+            (
+                Box::new(|s| system(s).interfaces[0].name = "x".repeat(65)),
+                "samples[0].system.interfaces[0].name",
+            ),
+            (
+                Box::new(|s| system(s).interfaces[0].name = String::new()),
+                "samples[0].system.interfaces[0].name",
+            ),
+            (
+                Box::new(|s| {
+                    system(s).interfaces = vec![
+                        wire::NetInterface {
+                            name: "eth".into(),
+                            ..Default::default()
+                        };
+                        MAX_INTERFACES + 1
+                    ]
+                }),
+                "samples[0].system.interfaces",
+            ),
         ];
         for (mutate, field) in cases {
             let err = check(mutate).expect_err(field);
             assert_eq!(err.field, field, "{err}");
         }
+    }
+
+    #[test]
+    fn an_old_agent_without_used_bytes_gets_total_minus_available() {
+        let samples = check(|s| system(s).filesystems[0].used_bytes = 0).expect("valid");
+        let fs = &samples[0].system.filesystems[0];
+        assert_eq!(fs.used_bytes, 750);
+        assert_eq!(fs.used_percent(), 75.0);
     }
 
     #[test]

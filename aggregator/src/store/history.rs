@@ -20,6 +20,10 @@ pub enum Metric {
     WorkerCpu(u32),
     /// Resident memory of the worker process with this pid.
     WorkerRss(u32),
+    /// Receive rate of one network interface.
+    InterfaceRx(String),
+    /// Send rate of one network interface.
+    InterfaceTx(String),
 }
 
 /// Host-wide metrics a history query may name, with their field.
@@ -39,6 +43,8 @@ const HOST_FIELDS: &[(&str, u16)] = &[
     ("net_rx_bytes_per_sec", field::NET_RX),
     ("net_tx_bytes_per_sec", field::NET_TX),
     ("process_count", field::PROCESSES),
+    ("cpu_iowait_percent", field::CPU_IOWAIT),
+    ("cpu_steal_percent", field::CPU_STEAL),
 ];
 
 /// Names of the host-wide metrics.
@@ -58,6 +64,8 @@ pub const COLUMNS: &[&str] = &[
     "net_rx_bytes_per_sec",
     "net_tx_bytes_per_sec",
     "process_count",
+    "cpu_iowait_percent",
+    "cpu_steal_percent",
 ];
 
 impl Metric {
@@ -87,6 +95,17 @@ impl Metric {
                 })
                 .into_iter()
                 .collect(),
+            Metric::InterfaceRx(name) | Metric::InterfaceTx(name) => {
+                let f = if matches!(self, Metric::InterfaceRx(_)) {
+                    field::IF_RX
+                } else {
+                    field::IF_TX
+                };
+                dict.interface_sid(name)
+                    .map(|sid| Key { sid, field: f })
+                    .into_iter()
+                    .collect()
+            }
             Metric::WorkerCpu(pid) | Metric::WorkerRss(pid) => {
                 let f = if matches!(self, Metric::WorkerCpu(_)) {
                     field::WORKER_CPU
@@ -125,6 +144,23 @@ impl Metric {
             };
         }
         for (prefix, make) in [
+            (
+                "net_rx_bytes_per_sec:",
+                Self::InterfaceRx as fn(String) -> Self,
+            ),
+            ("net_tx_bytes_per_sec:", Self::InterfaceTx),
+        ] {
+            if let Some(name) = name.strip_prefix(prefix) {
+                return if name.is_empty() {
+                    Err(format!(
+                        "`{prefix}` needs an interface name, as in {prefix}eth0"
+                    ))
+                } else {
+                    Ok(make(name.to_owned()))
+                };
+            }
+        }
+        for (prefix, make) in [
             ("worker_cpu_percent:", Self::WorkerCpu as fn(u32) -> Self),
             ("worker_rss_bytes:", Self::WorkerRss),
         ] {
@@ -156,7 +192,8 @@ impl Metric {
             .ok_or_else(|| {
                 format!(
                     "unknown metric `{name}`; one of {}, fs_used_percent:MOUNT, \
-                     workers_alive:GROUP, cpu_core:N, worker_cpu_percent:PID, worker_rss_bytes:PID",
+                     workers_alive:GROUP, cpu_core:N, worker_cpu_percent:PID, worker_rss_bytes:PID, \
+                     net_rx_bytes_per_sec:IFACE, net_tx_bytes_per_sec:IFACE",
                     COLUMNS.join(", ")
                 )
             })

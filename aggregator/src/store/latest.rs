@@ -268,6 +268,7 @@ mod tests {
             device: format!("/dev/{}", mount.len()),
             total_bytes: 100,
             available_bytes: available,
+            used_bytes: (100) - (available),
         }
     }
 
@@ -277,6 +278,9 @@ mod tests {
             system: SystemMetrics {
                 cpu_percent: cpu,
                 cpu_per_core: vec![cpu, cpu],
+                cpu_iowait_percent: 0.0,
+                cpu_steal_percent: 0.0,
+                interfaces: Vec::new(),
                 load1: 0.5,
                 load5: 0.4,
                 load15: 0.3,

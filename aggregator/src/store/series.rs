@@ -13,7 +13,9 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Filesystem, GroupStatus, Sample, SystemMetrics, TimestampMs, Worker, percent};
+use crate::model::{
+    Filesystem, GroupStatus, NetInterface, Sample, SystemMetrics, TimestampMs, Worker, percent,
+};
 
 /// Where a value belongs: an entity of the host and one of its fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,14 +54,18 @@ pub mod field {
     pub const SWAP_PERCENT: u16 = 16;
     /// Derived: the fullest filesystem's use %.
     pub const DISK_MAX_PERCENT: u16 = 17;
+    pub const CPU_IOWAIT: u16 = 18;
+    pub const CPU_STEAL: u16 = 19;
     /// Core `n` is `CORE + n`.
     pub const CORE: u16 = 1000;
     pub const MAX_CORES: u16 = 999;
 
     pub const FS_TOTAL: u16 = 2000;
     pub const FS_AVAILABLE: u16 = 2001;
-    /// Derived: used / total.
+    /// Derived: df's used / (used + available).
     pub const FS_USED_PERCENT: u16 = 2002;
+    /// df's used (total − free); absent in samples of agents before it.
+    pub const FS_USED: u16 = 2003;
 
     pub const GROUP_MIN_ALIVE: u16 = 2100;
     pub const GROUP_ALIVE: u16 = 2101;
@@ -73,6 +79,10 @@ pub mod field {
     /// The sid of the `Text` entity of the worker's command line (which a
     /// process may change: sidekiq shows how busy it is there).
     pub const WORKER_CMDLINE: u16 = 2204;
+
+    /// One interface's receive and send rates.
+    pub const IF_RX: u16 = 2300;
+    pub const IF_TX: u16 = 2301;
 }
 
 /// Values scaled by 100 (0.01 resolution).
@@ -80,7 +90,9 @@ fn centi(field: u16) -> bool {
     use field::*;
     matches!(
         field,
-        CPU | LOAD1
+        CPU | CPU_IOWAIT
+            | CPU_STEAL
+            | LOAD1
             | LOAD5
             | LOAD15
             | MEM_PERCENT
@@ -103,11 +115,11 @@ pub fn derived(field: u16) -> bool {
 /// Whether a field is kept in the rollup tiers (what history serves).
 pub fn rolled(field: u16) -> bool {
     use field::*;
-    field <= DISK_MAX_PERCENT && field != UPTIME
+    field <= CPU_STEAL && field != UPTIME
         || (CORE..CORE + MAX_CORES).contains(&field)
         || matches!(
             field,
-            FS_USED_PERCENT | GROUP_ALIVE | WORKER_CPU | WORKER_RSS
+            FS_USED_PERCENT | GROUP_ALIVE | WORKER_CPU | WORKER_RSS | IF_RX | IF_TX
         )
 }
 
@@ -158,6 +170,10 @@ pub enum Entity {
     Text {
         text: String,
     },
+    /// A network interface.
+    Interface {
+        name: String,
+    },
 }
 
 /// One host's entities, by number (from 1) and by identity.
@@ -168,6 +184,7 @@ pub struct Dictionary {
     groups: HashMap<String, u32>,
     states: HashMap<String, u32>,
     texts: HashMap<String, u32>,
+    interfaces: HashMap<String, u32>,
     workers: HashMap<(u32, i64), Vec<u32>>,
 }
 
@@ -220,6 +237,9 @@ impl Dictionary {
             }
             Entity::Text { text } => {
                 self.texts.insert(text.clone(), sid);
+            }
+            Entity::Interface { name } => {
+                self.interfaces.insert(name.clone(), sid);
             }
             Entity::Worker { pid, start, .. } => {
                 self.workers.entry((*pid, *start)).or_default().push(sid)
@@ -280,6 +300,23 @@ impl Dictionary {
                 new,
             ),
         }
+    }
+
+    fn interface(&mut self, name: &str, new: &mut Vec<(u32, Entity)>) -> u32 {
+        match self.interfaces.get(name) {
+            Some(sid) => *sid,
+            None => self.add(
+                Entity::Interface {
+                    name: name.to_owned(),
+                },
+                new,
+            ),
+        }
+    }
+
+    /// The number of the interface called `name`.
+    pub fn interface_sid(&self, name: &str) -> Option<u32> {
+        self.interfaces.get(name).copied()
     }
 
     fn text(&mut self, text: &str, new: &mut Vec<(u32, Entity)>) -> u32 {
@@ -361,6 +398,8 @@ pub fn flatten(sample: &Sample, dict: &mut Dictionary, new: &mut Vec<(u32, Entit
     host(NET_TX, quantise(NET_TX, s.net_tx_bytes_per_sec));
     host(UPTIME, bytes(s.uptime_secs));
     host(PROCESSES, i64::from(s.process_count));
+    host(CPU_IOWAIT, quantise(CPU_IOWAIT, s.cpu_iowait_percent));
+    host(CPU_STEAL, quantise(CPU_STEAL, s.cpu_steal_percent));
     for (n, core) in s.cpu_per_core.iter().enumerate().take(MAX_CORES.into()) {
         let f = CORE + u16::try_from(n).unwrap_or(MAX_CORES);
         host(f, quantise(f, *core));
@@ -380,6 +419,24 @@ pub fn flatten(sample: &Sample, dict: &mut Dictionary, new: &mut Vec<(u32, Entit
                 field: FS_AVAILABLE,
             },
             bytes(fs.available_bytes),
+        ));
+        out.push((
+            Key {
+                sid,
+                field: FS_USED,
+            },
+            bytes(fs.used_bytes),
+        ));
+    }
+    for net in &s.interfaces {
+        let sid = dict.interface(&net.name, new);
+        out.push((
+            Key { sid, field: IF_RX },
+            quantise(IF_RX, net.rx_bytes_per_sec),
+        ));
+        out.push((
+            Key { sid, field: IF_TX },
+            quantise(IF_TX, net.tx_bytes_per_sec),
         ));
     }
     for g in &sample.groups {
@@ -470,29 +527,35 @@ pub fn with_derived(values: &[(Key, i64)]) -> Values {
     let mut fullest = 0;
     let mut i = 0;
     while i < values.len() {
-        let (key, total) = values[i];
-        if key.field == FS_TOTAL
-            && let Some((next, available)) = values.get(i + 1)
-            && next.sid == key.sid
-            && next.field == FS_AVAILABLE
+        let sid = values[i].0.sid;
+        let mut end = i;
+        while end < values.len() && values[end].0.sid == sid {
+            end += 1;
+        }
+        let of = |f: u16| {
+            values[i..end]
+                .iter()
+                .find(|(k, _)| k.field == f)
+                .map(|(_, v)| unsigned(*v))
+        };
+        if sid != 0
+            && let (Some(total), Some(available)) = (of(FS_TOTAL), of(FS_AVAILABLE))
         {
-            let used = quantise(
+            let used = of(FS_USED).unwrap_or_else(|| total.saturating_sub(available));
+            let pct = quantise(
                 FS_USED_PERCENT,
-                percent(
-                    unsigned(total).saturating_sub(unsigned(*available)),
-                    unsigned(total),
-                ),
+                percent(used, used.saturating_add(available)),
             );
-            fullest = fullest.max(used);
+            fullest = fullest.max(pct);
             out.push((
                 Key {
-                    sid: key.sid,
+                    sid,
                     field: FS_USED_PERCENT,
                 },
-                used,
+                pct,
             ));
         }
-        i += 1;
+        i = end;
     }
     out.push((Key::host(DISK_MAX_PERCENT), fullest));
     out.sort_unstable_by_key(|(k, _)| *k);
@@ -513,6 +576,7 @@ pub fn rebuild(timestamp_ms: TimestampMs, values: &[(Key, i64)], dict: &Dictiona
     let mut filesystems: Vec<Filesystem> = Vec::new();
     let mut groups: Vec<GroupStatus> = Vec::new();
     let mut workers: Vec<Worker> = Vec::new();
+    let mut interfaces: Vec<NetInterface> = Vec::new();
     let mut i = 0;
     while i < values.len() {
         let (key, v) = values[i];
@@ -545,6 +609,14 @@ pub fn rebuild(timestamp_ms: TimestampMs, values: &[(Key, i64)], dict: &Dictiona
                     device: device.clone(),
                     total_bytes: unsigned(of(FS_TOTAL).unwrap_or(0)),
                     available_bytes: unsigned(of(FS_AVAILABLE).unwrap_or(0)),
+                    used_bytes: unsigned(of(FS_USED).unwrap_or_else(|| {
+                        of(FS_TOTAL).unwrap_or(0) - of(FS_AVAILABLE).unwrap_or(0)
+                    })),
+                }),
+                Some(Entity::Interface { name }) => interfaces.push(NetInterface {
+                    name: name.clone(),
+                    rx_bytes_per_sec: value(IF_RX, of(IF_RX).unwrap_or(0) as f64),
+                    tx_bytes_per_sec: value(IF_TX, of(IF_TX).unwrap_or(0) as f64),
                 }),
                 Some(Entity::Group { name }) => groups.push(GroupStatus {
                     name: name.clone(),
@@ -591,6 +663,7 @@ pub fn rebuild(timestamp_ms: TimestampMs, values: &[(Key, i64)], dict: &Dictiona
         i = end;
     }
     filesystems.sort_by(|a, b| a.mount_point.cmp(&b.mount_point));
+    interfaces.sort_by(|a, b| a.name.cmp(&b.name));
     groups.sort_by(|a, b| a.name.cmp(&b.name));
     workers.sort_by(|a, b| (&a.group, a.pid).cmp(&(&b.group, b.pid)));
     Sample {
@@ -598,6 +671,9 @@ pub fn rebuild(timestamp_ms: TimestampMs, values: &[(Key, i64)], dict: &Dictiona
         system: SystemMetrics {
             cpu_percent: f64_of(CPU),
             cpu_per_core: cores,
+            cpu_iowait_percent: f64_of(CPU_IOWAIT),
+            cpu_steal_percent: f64_of(CPU_STEAL),
+            interfaces,
             load1: f64_of(LOAD1),
             load5: f64_of(LOAD5),
             load15: f64_of(LOAD15),
@@ -630,6 +706,13 @@ pub(crate) mod tests {
             system: SystemMetrics {
                 cpu_percent: cpu,
                 cpu_per_core: vec![cpu, 1.5],
+                cpu_iowait_percent: 1.25,
+                cpu_steal_percent: 0.5,
+                interfaces: vec![NetInterface {
+                    name: "eth0".to_owned(),
+                    rx_bytes_per_sec: 1200.0,
+                    tx_bytes_per_sec: 300.0,
+                }],
                 load1: 0.5,
                 load5: 0.25,
                 load15: 0.12,
@@ -645,6 +728,7 @@ pub(crate) mod tests {
                         device: "/dev/sdb1".to_owned(),
                         total_bytes: 400,
                         available_bytes: 100,
+                        used_bytes: 300,
                     },
                     Filesystem {
                         mount_point: "/".to_owned(),
@@ -652,6 +736,7 @@ pub(crate) mod tests {
                         device: "/dev/sda1".to_owned(),
                         total_bytes: 10,
                         available_bytes: 1,
+                        used_bytes: 8,
                     },
                 ],
                 disk_read_bytes_per_sec: 1.0e6,
@@ -700,9 +785,9 @@ pub(crate) mod tests {
         let mut new = Vec::new();
         let s = sample(5000, 42.25);
         let values = flatten(&s, &mut dict, &mut new);
-        // 2 filesystems, 1 group, 2 states, 1 command line, 2 workers:
-        // each stored once.
-        assert_eq!(new.len(), 8);
+        // 2 filesystems, 1 interface, 1 group, 2 states, 1 command line,
+        // 2 workers: each stored once.
+        assert_eq!(new.len(), 9);
         let back = rebuild(5000, &values, &dict);
         let mut expected = s.clone();
         expected
@@ -747,7 +832,8 @@ pub(crate) mod tests {
         let values = with_derived(&flatten(&sample(1, 1.0), &mut dict, &mut Vec::new()));
         let get = |k: Key| values.iter().find(|(kk, _)| *kk == k).map(|(_, v)| *v);
         assert_eq!(get(Key::host(field::MEM_PERCENT)), Some(2500));
-        assert_eq!(get(Key::host(field::DISK_MAX_PERCENT)), Some(9000));
+        // df's use: "/" has 8 used, 1 available (1 reserved): 88.89 %.
+        assert_eq!(get(Key::host(field::DISK_MAX_PERCENT)), Some(8889));
         let var = dict.filesystems_at("/var")[0];
         assert_eq!(
             get(Key {

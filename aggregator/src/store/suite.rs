@@ -40,11 +40,21 @@ pub fn random_sample(rng: &mut StdRng, ts: TimestampMs, pids: &mut [u32; 2]) -> 
     }
     let total = 16u64 << 30;
     let used = rng.random_range(1u64 << 30..15 << 30);
+    let disk = 1u64 << 40;
+    let disk_used = rng.random_range(0..disk - (disk >> 5));
+    let disk_available = disk - disk_used - (disk >> 5);
     Sample {
         timestamp_ms: ts,
         system: SystemMetrics {
             cpu_percent: centi(rng, 100),
             cpu_per_core: vec![centi(rng, 100), centi(rng, 100)],
+            cpu_iowait_percent: centi(rng, 5),
+            cpu_steal_percent: centi(rng, 5),
+            interfaces: vec![crate::model::NetInterface {
+                name: "eth0".to_owned(),
+                rx_bytes_per_sec: f64::from(rng.random_range(0..10_000_000u32)),
+                tx_bytes_per_sec: 0.0,
+            }],
             load1: centi(rng, 8),
             load5: centi(rng, 8),
             load15: centi(rng, 8),
@@ -57,8 +67,9 @@ pub fn random_sample(rng: &mut StdRng, ts: TimestampMs, pids: &mut [u32; 2]) -> 
                 mount_point: "/data".to_owned(),
                 fs_type: "ext4".to_owned(),
                 device: "/dev/sdb".to_owned(),
-                total_bytes: 1 << 40,
-                available_bytes: rng.random_range(0..1 << 40),
+                total_bytes: disk,
+                available_bytes: disk_available,
+                used_bytes: disk_used,
             }],
             disk_read_bytes_per_sec: f64::from(rng.random_range(0..1_000_000u32)),
             disk_write_bytes_per_sec: 0.0,
@@ -216,6 +227,13 @@ fn expected_value(metric: &Metric, s: &Sample) -> Option<f64> {
             s.system.memory_used_bytes,
             s.system.memory_total_bytes,
         ))),
+        Metric::Column("cpu_steal_percent") => Some(s.system.cpu_steal_percent),
+        Metric::InterfaceRx(name) => s
+            .system
+            .interfaces
+            .iter()
+            .find(|i| i.name == *name)
+            .map(|i| i.rx_bytes_per_sec),
         Metric::Core(n) => s.system.cpu_per_core.get(usize::from(*n)).copied(),
         Metric::Filesystem(mount) => s
             .system
@@ -313,6 +331,8 @@ pub async fn rollups_equal_the_raw_aggregate(store: &dyn SampleStore, seed: u64)
         "fs_used_percent:/data",
         "workers_alive:q",
         "worker_cpu_percent:100",
+        "cpu_steal_percent",
+        "net_rx_bytes_per_sec:eth0",
     ];
     for (id, samples) in &truth {
         for name in metrics {

@@ -260,11 +260,19 @@ impl SimHost {
         self.uptime_secs += dt;
         let (workers, groups) = self.workers.step(rng, timestamp_ms / 1000);
         let processes = self.processes.next(rng) as u32 + workers.len() as u32;
+        let (net_rx, net_tx) = (self.net_rx.next(rng), self.net_tx.next(rng));
         wire::Sample {
             timestamp_ms,
             system: Some(wire::SystemMetrics {
                 cpu_percent: f64::from(cpu as f32),
                 cpu_per_core: cores,
+                cpu_iowait_percent: round2(rng.random_range(0.0..2.0)),
+                cpu_steal_percent: 0.0,
+                interfaces: vec![wire::NetInterface {
+                    name: "eth0".to_owned(),
+                    rx_bytes_per_sec: net_rx,
+                    tx_bytes_per_sec: net_tx,
+                }],
                 load1: round2(self.loads[0]),
                 load5: round2(self.loads[1]),
                 load15: round2(self.loads[2]),
@@ -278,19 +286,23 @@ impl SimHost {
                     .iter()
                     .map(|fs| {
                         let total = page_aligned(fs.total);
+                        let used = page_aligned(fs.used);
+                        // ext4 keeps 5 % for root: neither used nor available.
+                        let reserved = if fs.fs_type == "ext4" { total / 20 } else { 0 };
                         wire::Filesystem {
                             mount_point: fs.mount.to_owned(),
                             fs_type: fs.fs_type.to_owned(),
                             device: fs.device.clone(),
                             total_bytes: total,
-                            available_bytes: total.saturating_sub(page_aligned(fs.used)),
+                            used_bytes: used,
+                            available_bytes: total.saturating_sub(used).saturating_sub(reserved),
                         }
                     })
                     .collect(),
                 disk_read_bytes_per_sec: self.disk_read.next(rng),
                 disk_write_bytes_per_sec: disk_write,
-                net_rx_bytes_per_sec: self.net_rx.next(rng),
-                net_tx_bytes_per_sec: self.net_tx.next(rng),
+                net_rx_bytes_per_sec: net_rx,
+                net_tx_bytes_per_sec: net_tx,
                 uptime_secs: self.uptime_secs as u64,
                 process_count: processes,
             }),

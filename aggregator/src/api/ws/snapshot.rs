@@ -224,6 +224,9 @@ mod tests {
             system: SystemMetrics {
                 cpu_percent: 42.5,
                 cpu_per_core: vec![40.0, 45.0],
+                cpu_iowait_percent: 0.0,
+                cpu_steal_percent: 0.0,
+                interfaces: Vec::new(),
                 load1: 0.5,
                 load5: 0.4,
                 load15: 0.3,
@@ -238,6 +241,7 @@ mod tests {
                     device: "/dev/sda1".into(),
                     total_bytes: 100,
                     available_bytes: 40,
+                    used_bytes: (100) - (40),
                 }],
                 disk_read_bytes_per_sec: 1.0,
                 disk_write_bytes_per_sec: 2.0,
@@ -276,6 +280,7 @@ mod tests {
                 "summary": {
                     "timestamp_ms": 2_000, "cpu_percent": 42.5, "memory_percent": 25.0,
                     "disk_used_percent_max": 60.0, "load1": 0.5,
+                    "net_rx_bytes_per_sec": 3.0, "net_tx_bytes_per_sec": 4.0,
                     "groups": [{"name": "q", "min_alive": 2, "alive": 1, "restarts": 0}],
                 },
             })

@@ -31,6 +31,9 @@ fn sample(ts: i64) -> Sample {
         system: SystemMetrics {
             cpu_percent: 42.5,
             cpu_per_core: vec![40.0, 45.0],
+            cpu_iowait_percent: 0.0,
+            cpu_steal_percent: 0.0,
+            interfaces: Vec::new(),
             load1: 0.5,
             load5: 0.4,
             load15: 0.3,
@@ -45,6 +48,7 @@ fn sample(ts: i64) -> Sample {
                 device: "/dev/sda1".into(),
                 total_bytes: 100,
                 available_bytes: 40,
+                used_bytes: (100) - (40),
             }],
             disk_read_bytes_per_sec: 1.0,
             disk_write_bytes_per_sec: 2.0,

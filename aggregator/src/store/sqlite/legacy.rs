@@ -143,6 +143,10 @@ async fn read_slice(conn: &mut sqlx::SqliteConnection, host_id: &str) -> Result<
                 system: SystemMetrics {
                     cpu_percent: row.try_get("cpu_percent")?,
                     cpu_per_core,
+                    // The first schema kept neither; its cpu_percent is kept as it was.
+                    cpu_iowait_percent: 0.0,
+                    cpu_steal_percent: 0.0,
+                    interfaces: Vec::new(),
                     load1: row.try_get("load1")?,
                     load5: row.try_get("load5")?,
                     load15: row.try_get("load15")?,
@@ -175,12 +179,16 @@ async fn read_slice(conn: &mut sqlx::SqliteConnection, host_id: &str) -> Result<
         .await?
     {
         if let Some(s) = samples.get_mut(&row.try_get::<i64, _>("ts_ms")?) {
+            let total_bytes = to_u64(row.try_get("total_bytes")?);
+            let available_bytes = to_u64(row.try_get("available_bytes")?);
             s.system.filesystems.push(Filesystem {
                 mount_point: row.try_get("mount_point")?,
                 fs_type: row.try_get("fs_type")?,
                 device: row.try_get("device")?,
-                total_bytes: to_u64(row.try_get("total_bytes")?),
-                available_bytes: to_u64(row.try_get("available_bytes")?),
+                total_bytes,
+                available_bytes,
+                // The first schema kept no used bytes: as its agents read it.
+                used_bytes: total_bytes.saturating_sub(available_bytes),
             });
         }
     }
