@@ -212,6 +212,7 @@ pub async fn run(
             store: store.clone(),
             hub: hub.clone(),
             notifier,
+            restart_grace: config.alerts.restart_grace(),
         },
         shutdown.clone(),
         &tasks,
