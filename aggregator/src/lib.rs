@@ -274,11 +274,22 @@ pub async fn run(
             "is open; changes need an admin"
         }
     );
-    let auth = auth::http::HttpAuth::new(
+    let mut auth = auth::http::HttpAuth::new(
         read_requires_login,
         config.auth.session_ttl,
         config.tls.mode != tls::TlsMode::Off,
     );
+    if !read_requires_login {
+        let tls_names = match &config.tls.mode {
+            tls::TlsMode::SelfSigned { names } => names.as_slice(),
+            _ => &[],
+        };
+        auth = auth.with_allowed_hosts(auth::hosts::AllowedHosts::new(
+            http_addr.unwrap_or(config.http_listen),
+            config.public_url.as_deref(),
+            tls_names,
+        ));
+    }
     let app = api::router(api::AppState {
         store: store.clone(),
         latest,

@@ -1,0 +1,132 @@
+//! End-to-end: the HTTP listener against hostile clients (issue 12): with
+//! open reads it answers only its own names (DNS rebinding), WebSocket
+//! upgrades included; with reads behind a login any name is answered.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use fleetwatch_tests::{Aggregator, aggregator_config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn start(dir: &Path, toml: &str) -> Result<Aggregator> {
+    let any = "127.0.0.1:0".parse()?;
+    Aggregator::start_with(&dir.join("fw.db"), any, any, aggregator_config(toml)?).await
+}
+
+/// Sends `head` (request line and headers, without the blank line) on a
+/// fresh connection and returns the status and the body.
+async fn raw_request(addr: SocketAddr, head: &str) -> Result<(u16, String)> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
+    // To the end, or to the end of the head of a 101 (the connection then
+    // stays open for WebSocket frames).
+    let mut answer = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut chunk).await?;
+            answer.extend_from_slice(&chunk[..n]);
+            let switching =
+                answer.starts_with(b"HTTP/1.1 101") && answer.windows(4).any(|w| w == b"\r\n\r\n");
+            if n == 0 || switching {
+                return Ok::<_, std::io::Error>(());
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .context("no answer in 10 s")??;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no status line")?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+const WS_UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+     Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
+
+#[tokio::test]
+async fn open_reads_answer_only_this_servers_names() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let agg = start(dir.path(), "public_url = \"https://fleet.example.com/\"\n").await?;
+    let port = agg.http.port();
+
+    for host in [
+        "attacker.example",
+        "attacker.example:80",
+        "localhost.attacker.example",
+    ] {
+        for path in ["/api/hosts", "/api/metrics/current", "/", "/health"] {
+            let (status, body) = raw_request(
+                agg.http,
+                &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}"),
+            )
+            .await?;
+            assert_eq!(status, 421, "{host}{path}: {body}");
+            let json: serde_json::Value = serde_json::from_str(&body)?;
+            assert!(
+                json["error"].as_str().is_some_and(|e| e.contains(host)),
+                "{body}"
+            );
+        }
+        let (status, body) = raw_request(
+            agg.http,
+            &format!("GET /ws HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\n{WS_UPGRADE}"),
+        )
+        .await?;
+        assert_eq!(status, 421, "ws upgrade for {host}: {body}");
+    }
+
+    // Its own names: the address, localhost on loopback, public_url.
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "fleet.example.com".to_owned(),
+    ] {
+        let (status, body) = raw_request(
+            agg.http,
+            &format!("GET /api/hosts HTTP/1.1\r\nHost: {host}"),
+        )
+        .await?;
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+    let (status, _) = raw_request(
+        agg.http,
+        &format!(
+            "GET /ws HTTP/1.1\r\nHost: localhost:{port}\r\nOrigin: http://localhost:{port}\r\n{WS_UPGRADE}"
+        ),
+    )
+    .await?;
+    assert_eq!(status, 101, "a WebSocket to its own name upgrades");
+    agg.stop().await
+}
+
+#[tokio::test]
+async fn reads_behind_a_login_answer_any_name() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let agg = start(dir.path(), "[auth]\nread = \"login\"\n").await?;
+    let (status, body) = raw_request(
+        agg.http,
+        "GET /api/hosts HTTP/1.1\r\nHost: fleet.internal.example",
+    )
+    .await?;
+    assert_eq!(status, 401, "the login is the defence here: {body}");
+    let (status, _) = raw_request(
+        agg.http,
+        "GET /health HTTP/1.1\r\nHost: fleet.internal.example",
+    )
+    .await?;
+    assert_eq!(status, 200);
+    agg.stop().await
+}
