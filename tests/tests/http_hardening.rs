@@ -1,13 +1,15 @@
 //! End-to-end: the HTTP listener against hostile clients (issue 12): with
 //! open reads it answers only its own names (DNS rebinding), WebSocket
-//! upgrades included; with reads behind a login any name is answered.
+//! upgrades included; with reads behind a login any name is answered;
+//! silent connections are closed at their deadline and capped per address.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use fleetwatch_tests::{Aggregator, aggregator_config};
+use fleetwatch_proto as wire;
+use fleetwatch_tests::{Aggregator, RawStream, aggregator_config, wait_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn start(dir: &Path, toml: &str) -> Result<Aggregator> {
@@ -128,5 +130,101 @@ async fn reads_behind_a_login_answer_any_name() -> Result<()> {
     )
     .await?;
     assert_eq!(status, 200);
+    agg.stop().await
+}
+
+/// Reads until the server closes the connection; the time it took, or an
+/// error if it stayed open for 10 s.
+async fn closed_within(stream: &mut tokio::net::TcpStream) -> Result<Duration> {
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .context("the server kept a silent connection open for 10 s")?;
+    Ok(started.elapsed())
+}
+
+/// Issue 12, item 5: connections that never finish their request head
+/// (HTTP) or never send the HTTP/2 preface (gRPC) are closed at their
+/// deadline, and one address cannot hold more than its share.
+#[tokio::test]
+async fn silent_connections_are_closed_and_capped_per_address() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let agg = start(
+        dir.path(),
+        "[limits]\nhttp_header_timeout = \"1s\"\ngrpc_preface_timeout = \"1s\"\n\
+         connections_per_address = 4\n",
+    )
+    .await?;
+
+    let opened = std::time::Instant::now();
+    let mut silent_http = tokio::net::TcpStream::connect(agg.http).await?;
+    let mut slow_http = tokio::net::TcpStream::connect(agg.http).await?;
+    slow_http
+        .write_all(b"GET /api/hosts HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await?;
+    let mut silent_grpc = tokio::net::TcpStream::connect(agg.grpc).await?;
+    for (what, stream) in [
+        ("silent HTTP", &mut silent_http),
+        ("unfinished HTTP head", &mut slow_http),
+        ("gRPC without a preface", &mut silent_grpc),
+    ] {
+        closed_within(stream).await.context(what)?;
+        let took = opened.elapsed();
+        assert!(
+            took >= Duration::from_millis(900),
+            "{what}: closed after {took:?}"
+        );
+    }
+
+    // Four connections from 127.0.0.1 fill its share; the fifth is closed
+    // at once, another address still gets in, and a freed place is reused.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let conn = tokio::net::TcpStream::connect(agg.grpc).await?;
+        held.push(conn);
+    }
+    // The accept loop counts the four before it sees the fifth.
+    let mut fifth = tokio::net::TcpStream::connect(agg.grpc).await?;
+    let took = closed_within(&mut fifth)
+        .await
+        .context("fifth connection")?;
+    assert!(
+        took < Duration::from_millis(900),
+        "the fifth waited {took:?}"
+    );
+    let mut other = RawStream::open_from(
+        &agg,
+        Some("127.0.0.2".parse()?),
+        None,
+        fleetwatch_tests::hello_msg("elsewhere"),
+    )
+    .await;
+    // Refused for its missing token, which proves it reached the service.
+    match &mut other {
+        Ok(stream) => {
+            let status = stream.inbound.message().await.expect_err("no token");
+            assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+        }
+        Err(status) => assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}"),
+    }
+    drop(held);
+    let mut stream = wait_for("a freed place", Duration::from_secs(10), || async {
+        RawStream::hello(&agg, "after").await.ok()
+    })
+    .await?;
+    stream
+        .send(wire::Batch {
+            seq: 1,
+            samples: vec![fleetwatch_tests::sample(fleetwatch_tests::now_ms(), 1.0)],
+        })
+        .await?;
     agg.stop().await
 }
