@@ -228,3 +228,52 @@ async fn silent_connections_are_closed_and_capped_per_address() -> Result<()> {
         .await?;
     agg.stop().await
 }
+
+/// Issue 12, item 9: guesses at one name from many addresses lock the name
+/// for new addresses, but never for the one its owner signed in from.
+#[tokio::test]
+async fn guessing_from_elsewhere_cannot_lock_the_owner_out() -> Result<()> {
+    use fleetwatch_aggregator::auth::rate_limit::{MAX_FAILURES, MAX_NAME_FAILURES};
+    let dir = tempfile::tempdir()?;
+    let agg = start(dir.path(), "").await?;
+    agg.add_user(
+        "admin",
+        "correct horse battery",
+        fleetwatch_tests::Role::Admin,
+    )
+    .await?;
+    let from = |ip: [u8; 4]| -> Result<reqwest::Client> {
+        Ok(reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()?)
+    };
+    let login = |client: &reqwest::Client, password: &str| {
+        client
+            .post(agg.url("/api/login"))
+            .json(&serde_json::json!({"user": "admin", "password": password}))
+            .send()
+    };
+    let owner = from([127, 0, 0, 1])?;
+    assert_eq!(login(&owner, "correct horse battery").await?.status(), 200);
+
+    // A botnet: as many addresses as it takes, each within its own limit.
+    let mut refused = 0;
+    let mut checked = 0;
+    for bot in 0..(MAX_NAME_FAILURES / MAX_FAILURES + 2) {
+        let client = from([127, 0, 1, u8::try_from(bot)?])?;
+        for _ in 0..MAX_FAILURES {
+            match login(&client, "guess").await?.status().as_u16() {
+                401 => checked += 1,
+                429 => refused += 1,
+                other => anyhow::bail!("unexpected {other}"),
+            }
+        }
+    }
+    assert_eq!(checked, MAX_NAME_FAILURES, "the name-wide count");
+    assert!(refused > 0);
+    let fresh = from([127, 0, 2, 1])?;
+    assert_eq!(login(&fresh, "correct horse battery").await?.status(), 429);
+    // Its owner still signs in from where it did before.
+    assert_eq!(login(&owner, "correct horse battery").await?.status(), 200);
+    agg.stop().await
+}
