@@ -159,6 +159,9 @@ pub struct FileConfig {
     /// Rollup retention and commit durability.
     #[serde(default)]
     pub storage: crate::store::config::StorageFileConfig,
+    /// Connection timeouts and caps.
+    #[serde(default)]
+    pub limits: crate::conn::config::LimitsFileConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -182,6 +185,8 @@ pub struct Config {
     pub agent_token: Option<String>,
     /// Who may read, and how long a dashboard login lasts.
     pub auth: AuthConfig,
+    /// Connection timeouts and caps (`[limits]`).
+    pub limits: crate::conn::Limits,
 }
 
 impl Default for Config {
@@ -198,6 +203,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             agent_token: None,
             auth: AuthConfig::default(),
+            limits: crate::conn::Limits::default(),
         }
     }
 }
@@ -271,6 +277,14 @@ impl Config {
                     key,
                     reason,
                 })?;
+        let limits = file
+            .limits
+            .build()
+            .map_err(|(key, reason)| ConfigError::Invalid {
+                origin: file_origin.to_owned(),
+                key,
+                reason,
+            })?;
         let db = args.db.clone().or(file.db).unwrap_or(defaults.db);
         if db.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
@@ -336,6 +350,7 @@ impl Config {
             tls,
             agent_token,
             auth,
+            limits,
         })
     }
 }

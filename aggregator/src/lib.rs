@@ -13,6 +13,8 @@
 //! - [`retention`] — background pruning (through the store) and WAL
 //!   checkpoints.
 //! - [`tls`] — rustls for both listeners, self-signed certificates.
+//! - [`conn`] — connection limits on both listeners: deadlines, idle
+//!   timeout, a cap per address, logged accept failures.
 //! - [`auth`] — agent tokens, users, sessions and API tokens: secrets,
 //!   passwords and policy; their rows are the store's.
 //! - [`admin`] — the `token`, `host` and `user` commands.
@@ -25,6 +27,7 @@ pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod hub;
 pub mod ingest;
 pub mod model;
@@ -37,7 +40,6 @@ use std::time::{Duration, Instant};
 
 use fleetwatch_proto::IngestServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -212,6 +214,7 @@ pub async fn run(
             store: store.clone(),
             hub: hub.clone(),
             notifier,
+            restart_grace: config.alerts.restart_grace(),
         },
         shutdown.clone(),
         &tasks,
@@ -273,11 +276,22 @@ pub async fn run(
             "is open; changes need an admin"
         }
     );
-    let auth = auth::http::HttpAuth::new(
+    let mut auth = auth::http::HttpAuth::new(
         read_requires_login,
         config.auth.session_ttl,
         config.tls.mode != tls::TlsMode::Off,
     );
+    if !read_requires_login {
+        let tls_names = match &config.tls.mode {
+            tls::TlsMode::SelfSigned { names } => names.as_slice(),
+            _ => &[],
+        };
+        auth = auth.with_allowed_hosts(auth::hosts::AllowedHosts::new(
+            http_addr.unwrap_or(config.http_listen),
+            config.public_url.as_deref(),
+            tls_names,
+        ));
+    }
     let app = api::router(api::AppState {
         store: store.clone(),
         latest,
@@ -291,13 +305,35 @@ pub async fn run(
     })
     .into_make_service_with_connect_info::<SocketAddr>();
 
+    let limits = config.limits;
     let (grpc, http): (Server, Server) = match server_tls {
         None => {
+            let http_local = listeners.http.local_addr().map_err(Error::Http)?;
+            let grpc_rx = conn::listen::spawn_plain(
+                listeners.grpc,
+                limits,
+                conn::Until::FirstRead,
+                shutdown.clone(),
+                "grpc",
+            );
+            let http_rx = conn::listen::spawn_plain(
+                listeners.http,
+                limits,
+                conn::Until::FirstWrite,
+                shutdown.clone(),
+                "http",
+            );
             let grpc = grpc_server.serve_with_incoming_shutdown(
-                TcpListenerStream::new(listeners.grpc),
+                conn::listen::incoming(grpc_rx),
                 shutdown.clone().cancelled_owned(),
             );
-            let http = axum::serve(listeners.http, app)
+            // `tap_io` makes axum hand the peer address to `ConnectInfo`
+            // for any listener whose address is a `SocketAddr`.
+            let listener = axum::serve::ListenerExt::tap_io(
+                conn::listen::ChannelListener::new(http_rx, http_local),
+                |_| {},
+            );
+            let http = axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown.clone().cancelled_owned());
             (
                 Box::pin(async { grpc.await.map_err(Error::Grpc) }),
@@ -306,16 +342,24 @@ pub async fn run(
         }
         Some(server_tls) => {
             let http_local = listeners.http.local_addr().map_err(Error::Http)?;
-            let grpc_rx =
-                tls::spawn_acceptor(listeners.grpc, server_tls.grpc, shutdown.clone(), "grpc");
-            let http_rx =
-                tls::spawn_acceptor(listeners.http, server_tls.http, shutdown.clone(), "http");
+            let grpc_rx = tls::spawn_acceptor(
+                listeners.grpc,
+                server_tls.grpc,
+                limits,
+                shutdown.clone(),
+                "grpc",
+            );
+            let http_rx = tls::spawn_acceptor(
+                listeners.http,
+                server_tls.http,
+                limits,
+                shutdown.clone(),
+                "http",
+            );
             let grpc = grpc_server.serve_with_incoming_shutdown(
                 tls::grpc_incoming(grpc_rx),
                 shutdown.clone().cancelled_owned(),
             );
-            // `tap_io` makes axum hand the peer address to `ConnectInfo`
-            // for any listener whose address is a `SocketAddr`.
             let listener = axum::serve::ListenerExt::tap_io(
                 tls::HttpsListener::new(http_rx, http_local),
                 |_| {},

@@ -186,16 +186,22 @@ pub(crate) fn hostname() -> Option<String> {
     (!name.is_empty()).then(|| name.to_owned())
 }
 
-/// Accepts TCP connections on `listener` and runs each TLS handshake in its
-/// own task; finished connections go to `tx`. Stops on `shutdown`.
+/// A TCP connection under the `[limits]` (see [`crate::conn`]).
+pub type Tcp = crate::conn::Guarded<TcpStream>;
+
+/// Accepts TCP connections on `listener` (under the per-address cap and
+/// idle timeout of `limits`) and runs each TLS handshake in its own task;
+/// finished connections go to `tx`. Stops on `shutdown`.
 pub fn spawn_acceptor(
     listener: TcpListener,
     config: Arc<ServerConfig>,
+    limits: crate::conn::Limits,
     shutdown: CancellationToken,
     what: &'static str,
-) -> mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)> {
+) -> mpsc::Receiver<(TlsStream<Tcp>, SocketAddr)> {
     let (tx, rx) = mpsc::channel(64);
     let acceptor = TlsAcceptor::from(config);
+    let cap = crate::conn::PerAddress::new(limits.connections_per_address);
     tokio::spawn(async move {
         loop {
             let (tcp, peer) = tokio::select! {
@@ -210,7 +216,18 @@ pub fn spawn_acceptor(
                     }
                 },
             };
+            let Some(permit) = crate::conn::listen::admit(&cap, peer, what) else {
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
+            // The handshake has its own deadline; then the idle timeout.
+            let tcp = crate::conn::Guarded::new(
+                tcp,
+                permit,
+                crate::conn::Until::Never,
+                HANDSHAKE_TIMEOUT,
+                limits.idle_timeout,
+            );
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
@@ -254,13 +271,13 @@ fn handshake_hint(error: &io::Error) -> &'static str {
 
 /// A TLS connection as tonic sees it: its connect info is the TCP one, so
 /// `Request::remote_addr` keeps working.
-pub struct GrpcConn(TlsStream<TcpStream>);
+pub struct GrpcConn(TlsStream<Tcp>);
 
 impl tonic::transport::server::Connected for GrpcConn {
     type ConnectInfo = tonic::transport::server::TcpConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.0.get_ref().0.connect_info()
+        self.0.get_ref().0.get_ref().connect_info()
     }
 }
 
@@ -307,7 +324,7 @@ impl AsyncWrite for GrpcConn {
 /// The incoming connections of the TLS gRPC listener, for
 /// `serve_with_incoming_shutdown`.
 pub fn grpc_incoming(
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    rx: mpsc::Receiver<(TlsStream<Tcp>, SocketAddr)>,
 ) -> impl tokio_stream::Stream<Item = io::Result<GrpcConn>> {
     use tokio_stream::StreamExt;
     tokio_stream::wrappers::ReceiverStream::new(rx).map(|(stream, _)| Ok(GrpcConn(stream)))
@@ -315,18 +332,18 @@ pub fn grpc_incoming(
 
 /// The TLS HTTP listener as axum sees it.
 pub struct HttpsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    rx: mpsc::Receiver<(TlsStream<Tcp>, SocketAddr)>,
     local: SocketAddr,
 }
 
 impl HttpsListener {
-    pub fn new(rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>, local: SocketAddr) -> Self {
+    pub fn new(rx: mpsc::Receiver<(TlsStream<Tcp>, SocketAddr)>, local: SocketAddr) -> Self {
         Self { rx, local }
     }
 }
 
 impl axum::serve::Listener for HttpsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = TlsStream<Tcp>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

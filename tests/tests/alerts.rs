@@ -13,7 +13,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use fleetwatch_tests::{Agent, Aggregator, Workers, aggregator_config, wait_for};
+use fleetwatch_proto as wire;
+use fleetwatch_tests::{
+    Agent, Aggregator, RawStream, Workers, aggregator_config, hello_msg, now_ms, sample, wait_for,
+};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -235,6 +238,98 @@ async fn a_stopped_agent_is_reported_offline_within_three_intervals() -> Result<
     // the poll loop and a loaded CI machine.
     let limit = interval * 3 + Duration::from_secs(1) + Duration::from_millis(1500);
     assert!(took <= limit, "offline after {took:?}, limit {limit:?}");
+    agg.stop().await
+}
+
+/// A hello and samples at a 300 ms interval with a worker group that is
+/// satisfied, so the only alert the host can raise is `offline`.
+fn quiet_hello(host: &str) -> wire::AgentMessage {
+    let mut hello = hello_msg(host);
+    if let Some(wire::agent_message::Msg::Hello(h)) = &mut hello.msg {
+        h.interval_ms = 300;
+        for g in &mut h.worker_groups {
+            g.min_alive = 1;
+        }
+    }
+    hello
+}
+
+fn quiet_batch(seq: u64) -> wire::Batch {
+    let mut s = sample(now_ms(), 10.0);
+    for g in &mut s.groups {
+        g.min_alive = 1;
+    }
+    wire::Batch {
+        seq,
+        samples: vec![s],
+    }
+}
+
+/// Issue 12, item 4: after a restart, a host whose agent reconnects within
+/// its grace raises nothing (no alert, no webhook, no history row), while a
+/// host that never returns is offline once its grace is over, not before.
+#[tokio::test]
+async fn an_aggregator_restart_pages_nobody_for_hosts_that_come_back() -> Result<()> {
+    let (receiver, hook) = Receiver::start(0).await?;
+    let config = aggregator_config(&format!(
+        "[alerts]\nrestart_grace = \"2s\"\n[[alerts.webhooks]]\nurl = \"http://{hook}/hook\"\n"
+    ))?;
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("fw.db");
+    let any = "127.0.0.1:0".parse()?;
+    let agg = Aggregator::start_with(&db, any, any, config.clone()).await?;
+    for host in ["comes-back", "never-back"] {
+        let mut stream = RawStream::open(&agg, quiet_hello(host)).await?;
+        stream.send(quiet_batch(1)).await?;
+    }
+    let (grpc, http) = (agg.grpc, agg.http);
+    agg.stop().await?;
+    // The outage: longer than three of the hosts' 300 ms intervals, so both
+    // are long silent when the aggregator comes back.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let started = Instant::now();
+    let agg = Aggregator::start_with(&db, grpc, http, config).await?;
+    let mut back = RawStream::open(&agg, quiet_hello("comes-back")).await?;
+    // The host that never returns is the control: offline after the grace.
+    let mut seq = 1;
+    let fired = loop {
+        seq += 1;
+        back.send(quiet_batch(seq)).await?;
+        if let Some(delivery) = receiver.find("firing", "offline") {
+            break delivery;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "no offline webhook for never-back"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(fired.0["host_id"], "never-back", "{}", fired.0);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "offline {:?} after the start, inside the grace",
+        started.elapsed()
+    );
+    // The one that came back keeps streaming past its grace and three
+    // intervals more: nothing about it anywhere.
+    let until = started + Duration::from_secs(3);
+    while Instant::now() < until {
+        seq += 1;
+        back.send(quiet_batch(seq)).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        alerts(&agg, "state=all&host=comes-back").await,
+        Vec::<Value>::new()
+    );
+    let deliveries = receiver.accepted.lock().expect("lock").clone();
+    assert!(
+        deliveries.iter().all(|(b, _)| b["host_id"] != "comes-back"),
+        "{deliveries:?}"
+    );
+    let never = alerts(&agg, "state=all&host=never-back").await;
+    assert_eq!(never.len(), 1, "{never:?}");
     agg.stop().await
 }
 

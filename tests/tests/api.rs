@@ -151,3 +151,33 @@ async fn bad_parameters_get_json_errors() -> Result<()> {
     }
     agg.stop().await
 }
+
+/// Times and steps at the edge of what the numbers hold are refused with a
+/// 400 naming the parameter, never wrapped into a window that slips past
+/// the bucket cap (issue 12, item 8).
+#[tokio::test]
+async fn history_refuses_times_that_would_overflow() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let agg = Aggregator::start(&dir.path().join("fw.db")).await?;
+    seed(&agg).await?;
+
+    let base = "/api/metrics/history?host=hist&metric=cpu_percent";
+    let cases = [
+        ("&from=-3000000000000h&to=100000000000", "from"),
+        ("&from=-3000000000000h", "from"),
+        ("&from=-9223372036854775807ms", "from"),
+        ("&from=0&to=100000000000&step=18446744073709551615", "step"),
+        ("&to=9999-12-31T23:59:59Z", "to"),
+    ];
+    for (query, mentions) in cases {
+        let path = format!("{base}{query}");
+        let (got, body) = agg.get(&path).await?;
+        assert_eq!(got, 400, "{path}: {body}");
+        let message = body["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(mentions),
+            "{path}: `{message}` should name {mentions}"
+        );
+    }
+    agg.stop().await
+}

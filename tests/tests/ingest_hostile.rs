@@ -153,3 +153,67 @@ async fn a_resent_batch_is_acked_and_stored_once() -> Result<()> {
     drop(stream);
     agg.stop().await
 }
+
+/// Issue 12, item 11: values that contradict each other or the Hello are
+/// refused naming the field, with the batch's seq, and store nothing; a
+/// sample from beyond the clock-skew allowance never becomes "current".
+#[tokio::test]
+async fn inconsistent_samples_are_refused_and_never_current() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let agg = Aggregator::start(&dir.path().join("fw.db")).await?;
+    let now = now_ms();
+
+    let mut s = sample(now, 10.0);
+    if let Some(sys) = s.system.as_mut() {
+        sys.memory_used_bytes = sys.memory_total_bytes * 1_000_000;
+    }
+    assert_invalid(&refused(&agg, "odd", s).await, "system.memory_used_bytes");
+
+    let mut s = sample(now, 10.0);
+    if let Some(sys) = s.system.as_mut() {
+        sys.swap_total_bytes = 10;
+        sys.swap_used_bytes = 11;
+    }
+    assert_invalid(&refused(&agg, "odd", s).await, "system.swap_used_bytes");
+
+    let mut s = sample(now, 10.0);
+    s.workers[0].group = "never-declared".to_owned();
+    let status = refused(&agg, "odd", s).await;
+    assert_invalid(&status, "workers[0].group");
+    assert!(status.message().contains("declared"), "{status:?}");
+
+    let mut s = sample(now, 10.0);
+    s.workers.push(s.workers[0].clone());
+    let status = refused(&agg, "odd", s).await;
+    assert_invalid(&status, "workers[1].pid");
+    assert!(status.message().contains("twice"), "{status:?}");
+
+    // Two minutes ahead: beyond the allowance for clock skew.
+    let s = sample(now + 120_000, 10.0);
+    assert_invalid(&refused(&agg, "odd", s).await, "timestamp_ms");
+
+    for dots in [".", ".."] {
+        let status = match RawStream::hello(&agg, dots).await {
+            Ok(mut stream) => stream.inbound.message().await.expect_err("refused"),
+            Err(status) => status,
+        };
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{dots}");
+        assert!(status.message().contains("host_id"), "{status:?}");
+    }
+
+    let pool = agg.db().await?;
+    assert_eq!(stored_counts(&pool, "odd").await?, (0, 0));
+    pool.close().await;
+    let current = agg.get_ok("/api/metrics/current?host=odd").await?;
+    assert_eq!(current, serde_json::json!([]), "nothing refused is current");
+
+    // A valid sample a little ahead (skew) is stored.
+    let mut stream = RawStream::hello(&agg, "odd").await?;
+    assert_eq!(
+        stream
+            .send(batch(8, vec![sample(now + 5_000, 10.0)]))
+            .await?,
+        8
+    );
+    agg.stop().await
+}

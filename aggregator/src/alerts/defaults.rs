@@ -43,14 +43,25 @@ pub struct AlertsConfig {
     /// How long resolved alerts are kept in the history (default 30 days).
     #[serde(with = "super::rules::opt_duration_str")]
     pub history_retention: Option<Duration>,
+    /// After the aggregator starts, how long a stored host gets to
+    /// reconnect before it can be offline (at least three of its
+    /// intervals; default 30 s, the agent's longest reconnect wait).
+    #[serde(with = "super::rules::opt_duration_str")]
+    pub restart_grace: Option<Duration>,
 }
 
 /// Resolved alerts are kept this long unless configured.
 pub const DEFAULT_HISTORY_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The agent waits at most 30 s between reconnection attempts.
+pub const DEFAULT_RESTART_GRACE: Duration = Duration::from_secs(30);
 
 impl AlertsConfig {
     pub fn history_retention(&self) -> Duration {
         self.history_retention.unwrap_or(DEFAULT_HISTORY_RETENTION)
+    }
+
+    pub fn restart_grace(&self) -> Duration {
+        self.restart_grace.unwrap_or(DEFAULT_RESTART_GRACE)
     }
 }
 

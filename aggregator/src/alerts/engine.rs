@@ -24,6 +24,9 @@ struct HostState {
     hostname: String,
     interval_ms: u32,
     last_seen_ms: TimestampMs,
+    /// Not judged silent before this: after the aggregator starts, the
+    /// time a host's agent gets to reconnect. 0 once the host is heard.
+    grace_until_ms: TimestampMs,
 }
 
 /// See the module docs.
@@ -62,8 +65,7 @@ impl Engine {
         &self.rules
     }
 
-    /// Notes that a host is alive (on hello, or at startup with its last
-    /// stored sample time, so a host that never returns still goes offline).
+    /// Notes that a host is alive (on hello, or on a sample).
     pub fn host_seen(&mut self, host: &HostInfo, now_ms: TimestampMs) {
         let last_seen_ms = self
             .hosts
@@ -75,6 +77,33 @@ impl Engine {
                 hostname: host.hostname.clone(),
                 interval_ms: host.interval_ms,
                 last_seen_ms,
+                grace_until_ms: 0,
+            },
+        );
+    }
+
+    /// Notes a stored host at startup, last seen at `last_seen_ms`, so one
+    /// that never returns still goes offline; but not before
+    /// `started_ms + grace` nor three of its intervals after the start, so
+    /// that an aggregator restart pages nobody for hosts whose agents
+    /// reconnect in that time. An alert that was firing before the restart
+    /// stays firing (see [`Self::restore`]).
+    pub fn host_restored(
+        &mut self,
+        host: &HostInfo,
+        last_seen_ms: TimestampMs,
+        started_ms: TimestampMs,
+        grace: std::time::Duration,
+    ) {
+        let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+        let intervals = 3 * i64::from(measure::interval(host.interval_ms));
+        self.hosts.insert(
+            host.host_id.clone(),
+            HostState {
+                hostname: host.hostname.clone(),
+                interval_ms: host.interval_ms,
+                last_seen_ms,
+                grace_until_ms: started_ms.saturating_add(grace_ms.max(intervals)),
             },
         );
     }
@@ -87,6 +116,7 @@ impl Engine {
     pub fn heard(&mut self, host_id: &str, at_ms: TimestampMs) {
         if let Some(host) = self.hosts.get_mut(host_id) {
             host.last_seen_ms = host.last_seen_ms.max(at_ms);
+            host.grace_until_ms = 0;
         }
     }
 
@@ -145,7 +175,7 @@ impl Engine {
                 continue;
             }
             for (host_id, host) in &self.hosts {
-                if !rule.covers_host(host_id, &host.hostname) {
+                if !rule.covers_host(host_id, &host.hostname) || now_ms < host.grace_until_ms {
                     continue;
                 }
                 let silent_ms = now_ms.saturating_sub(host.last_seen_ms);
@@ -485,6 +515,31 @@ mod tests {
         // A host the engine has not met yet is not invented by hearing it.
         e.heard("id-nobody", 80_000);
         assert!(e.tick(200_000).iter().all(|t| t.host_id != "id-nobody"));
+    }
+
+    #[test]
+    fn a_restart_gives_stored_hosts_their_grace_to_reconnect() {
+        let mut e = defaults();
+        let grace = std::time::Duration::from_secs(30);
+        // Last heard long before the restart at 1_000_000.
+        e.host_restored(&host("back"), 100_000, 1_000_000, grace);
+        e.host_restored(&host("gone"), 100_000, 1_000_000, grace);
+        assert!(e.tick(1_000_000).is_empty());
+        e.host_seen(&host("back"), 1_010_000);
+        assert!(e.tick(1_020_000).is_empty());
+        e.heard("id-back", 1_025_000);
+        assert!(e.tick(1_029_999).is_empty());
+        // The grace ends: the host that never came back is offline at once
+        // (it has been silent all along), the other is not.
+        let t = e.tick(1_030_000);
+        let hosts: Vec<_> = t.iter().map(|t| (t.host_id.as_str(), t.to)).collect();
+        assert_eq!(hosts, [("id-gone", Firing)]);
+        // A host with a long interval gets three of its intervals.
+        let mut slow = host("slow");
+        slow.interval_ms = 60_000;
+        e.host_restored(&slow, 100_000, 1_000_000, grace);
+        assert!(e.tick(1_179_999).iter().all(|t| t.host_id != "id-slow"));
+        assert!(e.tick(1_180_000).iter().any(|t| t.host_id == "id-slow"));
     }
 
     #[test]

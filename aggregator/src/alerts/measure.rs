@@ -66,7 +66,7 @@ pub(super) fn levels(
     })
 }
 
-fn interval(host_interval_ms: u32) -> u32 {
+pub(super) fn interval(host_interval_ms: u32) -> u32 {
     if host_interval_ms == 0 {
         FALLBACK_INTERVAL_MS
     } else {

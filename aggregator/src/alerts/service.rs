@@ -103,6 +103,9 @@ pub struct Parts {
     pub store: SqliteStore,
     pub hub: Hub,
     pub notifier: Notifier,
+    /// After start, how long stored hosts get to reconnect before they can
+    /// be offline (`[alerts] restart_grace`).
+    pub restart_grace: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,9 +140,10 @@ impl Alerts {
         for silence in history.store().silences(now).await? {
             engine.silence(silence, now)?;
         }
-        // Hosts that never come back must still be reported offline.
+        // Hosts that never come back must still be reported offline, but
+        // those that reconnect in their grace must not page anyone.
         for host in parts.store.hosts().await? {
-            engine.host_seen(&host.info, host.last_seen_ms);
+            engine.host_restored(&host.info, host.last_seen_ms, now, parts.restart_grace);
         }
         let ended = engine.restore(history.open().await?, now);
         let alerts = Self {
@@ -332,6 +336,7 @@ mod tests {
             store: SqliteStore::in_memory().await.unwrap(),
             hub,
             notifier: Notifier::spawn(Vec::new(), Default::default(), None, shutdown.clone()),
+            restart_grace: Duration::ZERO,
         };
         let tasks = tokio_util::task::TaskTracker::new();
         let alerts = Alerts::start_with(parts, 16, shutdown.clone(), &tasks)

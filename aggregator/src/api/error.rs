@@ -28,6 +28,9 @@ pub enum ApiError {
     /// The request clashes with what exists, such as a taken name (409).
     #[error("{0}")]
     Conflict(String),
+    /// The request names a host this server does not answer to (421).
+    #[error("{0}")]
+    MisdirectedRequest(String),
     /// Too many failed logins; try again after `retry_after_secs` (429).
     #[error("{message}")]
     TooManyRequests {
@@ -72,6 +75,7 @@ impl IntoResponse for ApiError {
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             Self::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, m.clone()),
+            Self::MisdirectedRequest(m) => (StatusCode::MISDIRECTED_REQUEST, m.clone()),
             Self::TooManyRequests { message, .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, message.clone())
             }

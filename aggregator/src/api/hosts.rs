@@ -11,23 +11,24 @@ use super::AppState;
 use super::error::ApiResult;
 use crate::store::HostRecord;
 
+/// `database` is `"ok"` only when a real write just committed; otherwise
+/// `"failing"` with `database_error` saying why, and a 503.
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let db_ok = state.store.ping().await;
-    let status = if db_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(json!({
-            "status": if db_ok { "ok" } else { "degraded" },
-            "version": env!("CARGO_PKG_VERSION"),
-            "database": if db_ok { "ok" } else { "unreachable" },
-            "agents_connected": state.connected.count(),
-            "uptime_secs": state.started.elapsed().as_secs(),
-        })),
-    )
+    let probe = state.store.probe_write().await;
+    let mut body = json!({
+        "status": if probe.is_ok() { "ok" } else { "degraded" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "database": if probe.is_ok() { "ok" } else { "failing" },
+        "agents_connected": state.connected.count(),
+        "uptime_secs": state.started.elapsed().as_secs(),
+    });
+    match probe {
+        Ok(()) => (StatusCode::OK, Json(body)),
+        Err(reason) => {
+            body["database_error"] = Value::String(reason);
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+        }
+    }
 }
 
 /// A host with whether its agent is connected now.

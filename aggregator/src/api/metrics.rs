@@ -81,7 +81,7 @@ pub async fn history(
     };
     let from = match &params.from {
         Some(v) => parse_time("from", v, now)?,
-        None => to - 3_600_000,
+        None => (to - 3_600_000).max(0),
     };
     if from >= to {
         return Err(ApiError::bad_param("from", "must be before `to`"));

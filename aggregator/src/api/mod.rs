@@ -86,6 +86,7 @@ impl AppState {
                     None,
                     shutdown.clone(),
                 ),
+                restart_grace: std::time::Duration::ZERO,
             },
             shutdown.clone(),
             &tokio_util::task::TaskTracker::new(),

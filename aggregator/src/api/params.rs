@@ -3,13 +3,33 @@
 //! A time is Unix seconds (`1732550400`), RFC 3339 (`2026-11-25T12:00:00Z`),
 //! `now`, or a duration before now (`-1h`, `-15m`). A step is a duration
 //! (`30s`, `5m`) or a number of seconds.
+//!
+//! Every time is kept between 1970 and [`MAX_TIME_MS`] and every step below
+//! [`MAX_STEP_MS`], so the handlers' arithmetic on them (`to - from`,
+//! bucket counts) cannot overflow, whatever a client sends.
 
 use std::time::Duration;
 
 use super::error::ApiError;
 use crate::model::TimestampMs;
 
+/// The latest time a query may name: 1e11 s after 1970 (year 5138).
+pub const MAX_TIME_MS: TimestampMs = 100_000_000_000_000;
+/// The longest step: as long as the longest window.
+pub const MAX_STEP_MS: i64 = MAX_TIME_MS;
+
 pub fn parse_time(name: &str, value: &str, now_ms: TimestampMs) -> Result<TimestampMs, ApiError> {
+    let at = parse_unbounded(name, value, now_ms)?;
+    if !(0..=MAX_TIME_MS).contains(&at) {
+        return Err(ApiError::bad_param(
+            name,
+            format!("`{}` is outside 1970 to year 5138", value.trim()),
+        ));
+    }
+    Ok(at)
+}
+
+fn parse_unbounded(name: &str, value: &str, now_ms: TimestampMs) -> Result<TimestampMs, ApiError> {
     let value = value.trim();
     if value == "now" {
         return Ok(now_ms);
@@ -51,6 +71,9 @@ pub fn parse_step(name: &str, value: &str) -> Result<i64, ApiError> {
     if ms < 1000 {
         return Err(ApiError::bad_param(name, "must be at least 1s"));
     }
+    if ms > MAX_STEP_MS {
+        return Err(ApiError::bad_param(name, "is longer than any window"));
+    }
     Ok(ms)
 }
 
@@ -76,7 +99,16 @@ mod tests {
             parse_time("from", "2024-11-25T16:00:00Z", NOW).ok(),
             Some(1_732_550_400_000)
         );
-        for bad in ["yesterday", "-fast", "1e300", "NaN", "-5"] {
+        for bad in [
+            "yesterday",
+            "-fast",
+            "1e300",
+            "NaN",
+            "-5",
+            "-3000000000000h",
+            "-60y",
+            "9999-12-31T00:00:00Z",
+        ] {
             let err = parse_time("from", bad, NOW).expect_err(bad).to_string();
             assert!(err.contains("`from`"), "{err}");
         }
@@ -89,5 +121,7 @@ mod tests {
         assert!(parse_step("step", "500ms").is_err());
         assert!(parse_step("step", "0").is_err());
         assert!(parse_step("step", "often").is_err());
+        assert!(parse_step("step", "18446744073709551615").is_err());
+        assert!(parse_step("step", "100000000y").is_err());
     }
 }

@@ -13,7 +13,10 @@
 //!   needs a session or token — routes added later are covered too;
 //! - a write without a bearer token (so one a browser may send with its
 //!   cookie) and the `/ws` upgrade are refused when their `Origin` is not
-//!   this server, on top of the cookie being `SameSite=Strict`.
+//!   this server, on top of the cookie being `SameSite=Strict`;
+//! - while reads are open, a request whose `Host` is not one of this
+//!   server's names ([`super::hosts`]) is refused with a 421, before
+//!   anything else (DNS rebinding).
 //!
 //! Handlers that change something also take [`Admin`] (and may take
 //! [`Reader`]), so that the check stays with the handler even if a route
@@ -50,6 +53,8 @@ pub struct HttpAuth {
     /// Password checks running at once (each Argon2 check takes ~19 MiB
     /// and a core for tens of ms): more logins at the same moment get 429.
     pub password_checks: Arc<Semaphore>,
+    /// While reads are open, the `Host` names answered; `None`: any.
+    pub allowed_hosts: Option<Arc<super::hosts::AllowedHosts>>,
 }
 
 /// Password checks that may run at once.
@@ -63,7 +68,14 @@ impl HttpAuth {
             tls,
             limiter: LoginLimiter::default(),
             password_checks: Arc::new(Semaphore::new(MAX_PASSWORD_CHECKS)),
+            allowed_hosts: None,
         }
+    }
+
+    /// Answers only requests naming `hosts` (used while reads are open).
+    pub fn with_allowed_hosts(mut self, hosts: super::hosts::AllowedHosts) -> Self {
+        self.allowed_hosts = Some(Arc::new(hosts));
+        self
     }
 
     /// `Set-Cookie` for a session `secret` that lasts `max_age`.
@@ -145,6 +157,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
 
 /// The middleware: see the module documentation.
 pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    if let Some(hosts) = &state.auth.allowed_hosts
+        && !hosts.allows(request.headers())
+    {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        tracing::warn!(host, path = %request.uri().path(), "request for a name this server does not answer");
+        return ApiError::MisdirectedRequest(format!(
+            "this aggregator does not answer to the name `{host}`: use its address, or add the \
+             name to public_url or tls_names"
+        ))
+        .into_response();
+    }
     let headers = request.headers();
     let bearer = headers.contains_key(header::AUTHORIZATION);
     let who = match identify(headers, &state).await {

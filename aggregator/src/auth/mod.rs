@@ -16,11 +16,14 @@
 //! - [`gate`] — the check on every agent stream, and closing the streams
 //!   of revoked tokens.
 //! - [`limit`] — counting failed attempts per peer.
+//! - [`hosts`] — the `Host` names answered while reads are open (DNS
+//!   rebinding).
 
 pub mod admin;
 pub mod agents;
 pub mod api_tokens;
 pub mod gate;
+pub mod hosts;
 pub mod http;
 pub mod limit;
 pub mod password;

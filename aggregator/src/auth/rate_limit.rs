@@ -1,14 +1,22 @@
-//! Login rate limiting, in memory: at most [`MAX_FAILURES`] failed logins
-//! per [`WINDOW`] from one peer address, and as many for one user name
-//! (whatever the address), so that neither one client nor a botnet working
-//! on one account gets more than a handful of guesses a minute. The count
-//! is a [`FailureLimiter`], bounded at [`MAX_KEYS`] keys.
+//! Login rate limiting, in memory, so that neither one client nor a botnet
+//! gets more than a handful of guesses, and no attacker can keep a user out:
 //!
-//! An attempt is counted as a failure when it starts ([`LoginLimiter::attempt`])
+//! - per address: at most [`MAX_FAILURES`] failed logins per [`WINDOW`]
+//!   from one peer (an IPv6 peer counted by its /64, the block one client
+//!   usually holds), whatever the names;
+//! - per name: at most [`MAX_NAME_FAILURES`] per [`WINDOW`] from all
+//!   addresses together, against a botnet working on one account; but an
+//!   address that has signed in as that name before (the last
+//!   [`TRUSTED_PER_NAME`] such addresses since the aggregator started) is
+//!   not held back by the name's count, so an attacker elsewhere cannot
+//!   lock the owner out from where they usually sign in.
+//!
+//! Each count is a [`FailureLimiter`], bounded at [`MAX_KEYS`] keys. An
+//! attempt is counted as a failure when it starts ([`LoginLimiter::attempt`])
 //! and taken back if it succeeds, so that many logins sent at once cannot
-//! all pass the check before the first failure is counted. An IPv6 peer is
-//! counted by its /64, the block one client usually holds.
+//! all pass the check before the first failure is counted.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,30 +24,68 @@ use std::time::{Duration, Instant};
 use super::limit::FailureLimiter;
 
 pub const MAX_FAILURES: u32 = 5;
+/// Failures of one name from all addresses together, per window.
+pub const MAX_NAME_FAILURES: u32 = 30;
 pub const WINDOW: Duration = Duration::from_secs(60);
 pub const MAX_KEYS: usize = 10_000;
+/// Addresses remembered per name as ones it signed in from.
+pub const TRUSTED_PER_NAME: usize = 16;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Peer(IpAddr),
-    User(String),
+/// Who has failed, and where each name has signed in from.
+#[derive(Debug)]
+struct State {
+    /// Per peer network; `None` (no address known) counts as one peer.
+    peers: FailureLimiter<Option<IpAddr>>,
+    names: FailureLimiter<String>,
+    trusted: HashMap<String, Vec<IpAddr>>,
+}
+
+impl State {
+    fn trusts(&self, peer: Option<IpAddr>, user: &str) -> bool {
+        peer.is_some_and(|ip| self.trusted.get(user).is_some_and(|ips| ips.contains(&ip)))
+    }
+
+    fn wait(&self, peer: Option<IpAddr>, user: &str, now: Instant) -> Option<Duration> {
+        let by_peer = self.peers.check(&peer, now).err();
+        let by_name = if self.trusts(peer, user) {
+            None
+        } else {
+            self.names.check(&user.to_owned(), now).err()
+        };
+        by_peer.max(by_name)
+    }
+
+    fn trust(&mut self, peer: IpAddr, user: String) {
+        if !self.trusted.contains_key(&user) && self.trusted.len() >= MAX_KEYS {
+            // Bounded: forget some name's addresses (it can sign in again).
+            if let Some(name) = self.trusted.keys().next().cloned() {
+                self.trusted.remove(&name);
+            }
+        }
+        let ips = self.trusted.entry(user).or_default();
+        ips.retain(|ip| *ip != peer);
+        ips.push(peer);
+        if ips.len() > TRUSTED_PER_NAME {
+            ips.remove(0);
+        }
+    }
 }
 
 /// Shared by every request; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct LoginLimiter {
     // A std mutex: held only for a few map operations, never across an await.
-    failures: Arc<Mutex<FailureLimiter<Key>>>,
+    state: Arc<Mutex<State>>,
 }
 
 impl Default for LoginLimiter {
     fn default() -> Self {
         Self {
-            failures: Arc::new(Mutex::new(FailureLimiter::new(
-                MAX_FAILURES,
-                WINDOW,
-                MAX_KEYS,
-            ))),
+            state: Arc::new(Mutex::new(State {
+                peers: FailureLimiter::new(MAX_FAILURES, WINDOW, MAX_KEYS),
+                names: FailureLimiter::new(MAX_NAME_FAILURES, WINDOW, MAX_KEYS),
+                trusted: HashMap::new(),
+            })),
         }
     }
 }
@@ -48,43 +94,43 @@ impl LoginLimiter {
     /// `Err(wait)` when `peer` or `user` has used up its failures; `wait`
     /// is how long until both may try again.
     pub fn check(&self, peer: Option<IpAddr>, user: &str, now: Instant) -> Result<(), Duration> {
-        let limiter = self.lock();
-        let wait = keys(peer, user)
-            .filter_map(|key| limiter.check(&key, now).err())
-            .max();
-        wait.map_or(Ok(()), Err)
+        let peer = peer.map(network);
+        self.lock()
+            .wait(peer, &capped(user), now)
+            .map_or(Ok(()), Err)
     }
 
     /// Starts a login attempt: `Err(wait)` as [`Self::check`], otherwise
     /// counts it as a failure of `peer` and `user` until
     /// [`Self::succeeded`] takes it back.
     pub fn attempt(&self, peer: Option<IpAddr>, user: &str, now: Instant) -> Result<(), Duration> {
-        let mut limiter = self.lock();
-        let wait = keys(peer, user)
-            .filter_map(|key| limiter.check(&key, now).err())
-            .max();
-        if let Some(wait) = wait {
+        let peer = peer.map(network);
+        let user = capped(user);
+        let mut state = self.lock();
+        if let Some(wait) = state.wait(peer, &user, now) {
             return Err(wait);
         }
-        for key in keys(peer, user) {
-            limiter.fail(key, now);
-        }
+        state.peers.fail(peer, now);
+        state.names.fail(user, now);
         Ok(())
     }
 
-    /// An attempt succeeded: the peer's count loses it again, and the user
-    /// name's failures are cleared.
+    /// An attempt succeeded: the peer's and the name's counts lose it
+    /// again, and the peer is remembered as one the name signs in from.
     pub fn succeeded(&self, peer: Option<IpAddr>, user: &str) {
-        let mut limiter = self.lock();
-        if let Some(peer) = peer {
-            limiter.undo(&Key::Peer(network(peer)));
+        let peer = peer.map(network);
+        let user = capped(user);
+        let mut state = self.lock();
+        state.peers.undo(&peer);
+        state.names.undo(&user);
+        if let Some(ip) = peer {
+            state.trust(ip, user);
         }
-        limiter.forget(&Key::User(capped(user)));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, FailureLimiter<Key>> {
-        // A panic while holding the lock leaves a map that is still valid.
-        self.failures
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves maps that are still valid.
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -110,18 +156,12 @@ pub fn network(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn keys(peer: Option<IpAddr>, user: &str) -> impl Iterator<Item = Key> {
-    peer.map(|ip| Key::Peer(network(ip)))
-        .into_iter()
-        .chain(std::iter::once(Key::User(capped(user))))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn five_failures_block_the_peer_and_the_name_for_the_window() {
+    fn five_failures_block_the_peer_for_the_window() {
         let limiter = LoginLimiter::default();
         let peer: Option<IpAddr> = Some("192.0.2.1".parse().unwrap());
         let other: Option<IpAddr> = Some("192.0.2.2".parse().unwrap());
@@ -134,13 +174,40 @@ mod tests {
         assert_eq!(wait, WINDOW);
         // Same peer, another name: still blocked (by address).
         assert!(limiter.check(peer, "bob", t0).is_err());
-        // Another peer, same name: blocked (by name).
-        assert!(limiter.check(other, "alice", t0).is_err());
+        // Another peer, same name: five failures do not lock the name.
+        assert!(limiter.check(other, "alice", t0).is_ok());
         assert!(limiter.check(other, "bob", t0).is_ok());
         // After the window, allowed again.
         assert!(limiter.check(peer, "alice", t0 + WINDOW).is_ok());
-        limiter.succeeded(other, "alice");
-        assert!(limiter.check(other, "alice", t0).is_ok());
+    }
+
+    /// Issue 12, item 9: many addresses guessing one name lock it, but not
+    /// for the address its owner signs in from.
+    #[test]
+    fn a_botnet_locks_a_name_but_not_for_where_its_owner_signs_in() {
+        let limiter = LoginLimiter::default();
+        let home: Option<IpAddr> = Some("198.51.100.7".parse().unwrap());
+        let t0 = Instant::now();
+        limiter.attempt(home, "admin", t0).unwrap();
+        limiter.succeeded(home, "admin");
+        let bot = |i: u32| -> Option<IpAddr> { Some(IpAddr::from([203, 0, 113, i as u8])) };
+        let mut failed = 0;
+        for i in 0..60 {
+            if limiter.attempt(bot(i), "admin", t0).is_ok() {
+                failed += 1;
+            }
+        }
+        assert_eq!(
+            failed, MAX_NAME_FAILURES,
+            "the name-wide count holds the botnet"
+        );
+        let fresh: Option<IpAddr> = Some("192.0.2.200".parse().unwrap());
+        assert!(limiter.check(fresh, "admin", t0).is_err());
+        // The owner's address is not held back, whatever the botnet does.
+        assert!(limiter.attempt(home, "admin", t0).is_ok());
+        limiter.succeeded(home, "admin");
+        // And the name's lock ends with its window.
+        assert!(limiter.check(fresh, "admin", t0 + WINDOW).is_ok());
     }
 
     #[test]
@@ -188,19 +255,13 @@ mod tests {
         for i in 0..n {
             for _ in 0..MAX_FAILURES {
                 let _ = limiter.attempt(
-                    None,
+                    Some(IpAddr::from(std::net::Ipv4Addr::from(i as u32))),
                     &format!("user{i}"),
                     t0 + Duration::from_millis(i as u64),
                 );
             }
         }
-        assert!(limiter.lock().len() <= MAX_KEYS);
-        // The newest name is still counted.
-        let last = format!("user{}", n - 1);
-        assert!(
-            limiter
-                .check(None, &last, t0 + Duration::from_secs(1))
-                .is_err()
-        );
+        assert!(limiter.lock().names.len() <= MAX_KEYS);
+        assert!(limiter.lock().peers.len() <= MAX_KEYS);
     }
 }

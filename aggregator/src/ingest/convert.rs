@@ -3,6 +3,8 @@
 //! numbers must be finite and in range, strings bounded, lists bounded,
 //! timestamps near now. The error names the field and says what is wrong.
 
+use std::collections::HashSet;
+
 use fleetwatch_proto as wire;
 
 use crate::model::{
@@ -22,8 +24,10 @@ pub const MAX_CMDLINE: usize = 4096;
 /// Longest ordinary string (names, versions, devices).
 pub const MAX_TEXT: usize = 256;
 pub const MAX_PATH: usize = 1024;
-/// How far ahead of the aggregator's clock a sample may be.
-pub const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
+/// How far ahead of the aggregator's clock a sample may be: clock skew
+/// between NTP-synchronised hosts is far below this. A sample further ahead
+/// would pin the host's "current" values until the clock caught up.
+pub const MAX_FUTURE_MS: i64 = 30 * 1000;
 /// How old a sample may be (an agent that buffered through a long outage).
 pub const MAX_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
 
@@ -57,7 +61,23 @@ pub fn check_id(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
             "may contain only letters, digits, `.`, `-` and `_`",
         ));
     }
+    // Ids become path segments (URLs, links): `.` and `..` are not names.
+    if value.chars().all(|c| c == '.') {
+        return Err(invalid(field, "must not be only dots"));
+    }
     Ok(())
+}
+
+/// `used` of `total` for memory and swap: more used than there is means a
+/// broken or hostile agent (and percentages in the zillions).
+fn within(at: &str, name: &str, value: u64, total: u64) -> Result<u64, Invalid> {
+    if value > total {
+        return Err(invalid(
+            format!("{at}.{name}"),
+            format!("is {value}, more than the total {total}"),
+        ));
+    }
+    Ok(value)
 }
 
 fn text(field: &str, value: String, max: usize) -> Result<String, Invalid> {
@@ -132,20 +152,38 @@ pub fn hello(h: wire::Hello) -> Result<HostInfo, Invalid> {
     })
 }
 
-/// Checks and converts a batch's samples; `now_ms` is the aggregator's clock.
-pub fn batch(b: wire::Batch, now_ms: TimestampMs) -> Result<Vec<Sample>, Invalid> {
+/// Checks and converts a batch's samples from `host` (whose Hello declared
+/// its worker groups); `now_ms` is the aggregator's clock.
+pub fn batch(b: wire::Batch, host: &HostInfo, now_ms: TimestampMs) -> Result<Vec<Sample>, Invalid> {
     if b.samples.is_empty() {
         return Err(invalid("batch.samples", "is empty"));
     }
     bounded("batch.samples", &b.samples, MAX_SAMPLES_PER_BATCH)?;
+    let declared: HashSet<&str> = host.worker_groups.iter().map(|g| g.name.as_str()).collect();
     b.samples
         .into_iter()
         .enumerate()
-        .map(|(i, s)| sample(&format!("samples[{i}]"), s, now_ms))
+        .map(|(i, s)| sample(&format!("samples[{i}]"), s, &declared, now_ms))
         .collect()
 }
 
-fn sample(at: &str, s: wire::Sample, now_ms: TimestampMs) -> Result<Sample, Invalid> {
+fn declared_group(field: String, name: &str, declared: &HashSet<&str>) -> Result<(), Invalid> {
+    if declared.contains(name) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("`{name}` is not a worker group this agent declared in its Hello"),
+        ))
+    }
+}
+
+fn sample(
+    at: &str,
+    s: wire::Sample,
+    declared: &HashSet<&str>,
+    now_ms: TimestampMs,
+) -> Result<Sample, Invalid> {
     let ts = s.timestamp_ms;
     if ts > now_ms + MAX_FUTURE_MS {
         return Err(invalid(
@@ -167,12 +205,23 @@ fn sample(at: &str, s: wire::Sample, now_ms: TimestampMs) -> Result<Sample, Inva
         .ok_or_else(|| invalid(format!("{at}.system"), "is missing"))?;
     bounded(&format!("{at}.workers"), &s.workers, MAX_WORKERS_PER_SAMPLE)?;
     bounded(&format!("{at}.groups"), &s.groups, MAX_GROUPS)?;
-    let workers = s
+    let workers: Vec<Worker> = s
         .workers
         .into_iter()
         .enumerate()
-        .map(|(i, w)| worker(&format!("{at}.workers[{i}]"), w))
+        .map(|(i, w)| worker(&format!("{at}.workers[{i}]"), w, declared))
         .collect::<Result<_, _>>()?;
+    // A process may be in two groups, but only once in each.
+    let mut seen = HashSet::with_capacity(workers.len());
+    for (i, w) in workers.iter().enumerate() {
+        if !seen.insert((w.group.as_str(), w.pid)) {
+            return Err(invalid(
+                format!("{at}.workers[{i}].pid"),
+                format!("pid {} is listed twice in group `{}`", w.pid, w.group),
+            ));
+        }
+    }
+    let mut named = HashSet::with_capacity(s.groups.len());
     let groups = s
         .groups
         .into_iter()
@@ -180,6 +229,13 @@ fn sample(at: &str, s: wire::Sample, now_ms: TimestampMs) -> Result<Sample, Inva
         .map(|(i, g)| {
             let field = format!("{at}.groups[{i}]");
             check_id(&format!("{field}.name"), &g.name, 64)?;
+            declared_group(format!("{field}.name"), &g.name, declared)?;
+            if !named.insert(g.name.clone()) {
+                return Err(invalid(
+                    format!("{field}.name"),
+                    format!("group `{}` is listed twice", g.name),
+                ));
+            }
             Ok(GroupStatus {
                 name: g.name,
                 min_alive: g.min_alive,
@@ -218,10 +274,20 @@ fn system_metrics(at: &str, m: wire::SystemMetrics) -> Result<SystemMetrics, Inv
         load5: number(&f("load5"), m.load5, LOAD)?,
         load15: number(&f("load15"), m.load15, LOAD)?,
         memory_total_bytes: m.memory_total_bytes,
-        memory_used_bytes: m.memory_used_bytes,
-        memory_available_bytes: m.memory_available_bytes,
+        memory_used_bytes: within(
+            at,
+            "memory_used_bytes",
+            m.memory_used_bytes,
+            m.memory_total_bytes,
+        )?,
+        memory_available_bytes: within(
+            at,
+            "memory_available_bytes",
+            m.memory_available_bytes,
+            m.memory_total_bytes,
+        )?,
         swap_total_bytes: m.swap_total_bytes,
-        swap_used_bytes: m.swap_used_bytes,
+        swap_used_bytes: within(at, "swap_used_bytes", m.swap_used_bytes, m.swap_total_bytes)?,
         filesystems: m
             .filesystems
             .into_iter()
@@ -310,8 +376,9 @@ fn interface(at: &str, n: wire::NetInterface, max_rate: f64) -> Result<NetInterf
     })
 }
 
-fn worker(at: &str, w: wire::Worker) -> Result<Worker, Invalid> {
+fn worker(at: &str, w: wire::Worker, declared: &HashSet<&str>) -> Result<Worker, Invalid> {
     check_id(&format!("{at}.group"), &w.group, 64)?;
+    declared_group(format!("{at}.group"), &w.group, declared)?;
     Ok(Worker {
         group: w.group,
         pid: w.pid,
@@ -378,6 +445,26 @@ mod tests {
         }
     }
 
+    fn declaring(groups: &[&str]) -> HostInfo {
+        HostInfo {
+            host_id: "web-1".into(),
+            hostname: "web-1".into(),
+            os: "linux".into(),
+            kernel: "6".into(),
+            cpu_count: 2,
+            memory_total_bytes: 100,
+            agent_version: "0.1.0".into(),
+            interval_ms: 1000,
+            worker_groups: groups
+                .iter()
+                .map(|name| WorkerGroup {
+                    name: (*name).to_owned(),
+                    min_alive: 1,
+                })
+                .collect(),
+        }
+    }
+
     fn check(mutate: impl FnOnce(&mut wire::Sample)) -> Result<Vec<Sample>, Invalid> {
         let mut s = good_sample();
         mutate(&mut s);
@@ -386,6 +473,7 @@ mod tests {
                 seq: 1,
                 samples: vec![s],
             },
+            &declaring(&["queue", "g"]),
             NOW,
         )
     }
@@ -511,11 +599,51 @@ mod tests {
                 }),
                 "samples[0].system.interfaces",
             ),
+            (
+                Box::new(|s| system(s).memory_used_bytes = 1 << 60),
+                "samples[0].system.memory_used_bytes",
+            ),
+            (
+                Box::new(|s| system(s).memory_available_bytes = 101),
+                "samples[0].system.memory_available_bytes",
+            ),
+            (
+                Box::new(|s| system(s).swap_used_bytes = 1),
+                "samples[0].system.swap_used_bytes",
+            ),
+            (
+                Box::new(|s| s.timestamp_ms = NOW + MAX_FUTURE_MS + 1),
+                "samples[0].timestamp_ms",
+            ),
+            (
+                Box::new(|s| s.workers[0].group = "undeclared".into()),
+                "samples[0].workers[0].group",
+            ),
+            (
+                Box::new(|s| s.groups[0].name = "undeclared".into()),
+                "samples[0].groups[0].name",
+            ),
+            (
+                Box::new(|s| s.groups.push(s.groups[0].clone())),
+                "samples[0].groups[1].name",
+            ),
+            (
+                Box::new(|s| s.workers.push(s.workers[0].clone())),
+                "samples[0].workers[1].pid",
+            ),
         ];
         for (mutate, field) in cases {
             let err = check(mutate).expect_err(field);
             assert_eq!(err.field, field, "{err}");
         }
+        // Within the skew allowance is fine, and one pid may be in two groups.
+        check(|s| s.timestamp_ms = NOW + MAX_FUTURE_MS).expect("small skew");
+        check(|s| {
+            let mut other = s.workers[0].clone();
+            other.group = "g".into();
+            s.workers.push(other);
+        })
+        .expect("one process in two groups");
     }
 
     #[test]
@@ -563,6 +691,20 @@ mod tests {
             ),
             (
                 wire::Hello {
+                    host_id: "..".into(),
+                    ..good.clone()
+                },
+                "hello.host_id",
+            ),
+            (
+                wire::Hello {
+                    host_id: ".".into(),
+                    ..good.clone()
+                },
+                "hello.host_id",
+            ),
+            (
+                wire::Hello {
                     interval_ms: 0,
                     ..good.clone()
                 },
@@ -586,11 +728,18 @@ mod tests {
             seq: 1,
             samples: vec![],
         };
-        assert_eq!(batch(empty, NOW).expect_err("empty").field, "batch.samples");
+        let host = declaring(&["queue"]);
+        assert_eq!(
+            batch(empty, &host, NOW).expect_err("empty").field,
+            "batch.samples"
+        );
         let huge = wire::Batch {
             seq: 1,
             samples: vec![good_sample(); MAX_SAMPLES_PER_BATCH + 1],
         };
-        assert_eq!(batch(huge, NOW).expect_err("huge").field, "batch.samples");
+        assert_eq!(
+            batch(huge, &host, NOW).expect_err("huge").field,
+            "batch.samples"
+        );
     }
 }

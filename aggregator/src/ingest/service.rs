@@ -275,7 +275,7 @@ impl IngestService {
             // Heard now, however long storing and evaluating take.
             let received = now_ms();
             self.alerts.heard(&host.host_id, received);
-            let samples = match convert::batch(batch, received) {
+            let samples = match convert::batch(batch, &host, received) {
                 Ok(samples) => samples,
                 Err(e) => {
                     tracing::warn!(host = %host.host_id, ?peer, seq, error = %e, "batch refused");

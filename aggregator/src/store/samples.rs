@@ -158,6 +158,8 @@ pub trait SampleStore: Send + Sync {
     /// Deletes what each tier keeps no longer (see [`super::Retention`]).
     async fn prune(&self, now_ms: TimestampMs) -> Result<Pruned>;
 
-    /// Whether the database answers.
-    async fn ping(&self) -> bool;
+    /// Whether the database takes a write now; `Err` says why not. A real
+    /// (tiny, durable) write, and a failure while the last sample flush
+    /// failed; answers are reused for a second, as anyone may ask.
+    async fn probe_write(&self) -> std::result::Result<(), String>;
 }

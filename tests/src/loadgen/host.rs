@@ -353,12 +353,12 @@ mod tests {
             let mut host = SimHost::new(1, index, 20, 1.0);
             let hello = host.hello(1000);
             assert!((2..=16).contains(&hello.cpu_count));
-            convert::hello(hello).expect("valid hello");
+            let info = convert::hello(hello).expect("valid hello");
             let batch = wire::Batch {
                 seq: 1,
                 samples: run(&mut host, 300),
             };
-            convert::batch(batch, T0 + 300_000).expect("valid samples");
+            convert::batch(batch, &info, T0 + 300_000).expect("valid samples");
         }
     }
 

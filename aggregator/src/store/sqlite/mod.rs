@@ -6,6 +6,7 @@
 //! - [`inspect`] — a host's stored samples read from a database file.
 //! - [`legacy`] — moves samples stored by the first schema (a row per
 //!   value) into chunks on the first start after an upgrade.
+//! - [`probe`] — the write probe behind `/health`.
 //!
 //! Two pools: `writer`, one connection that only the sample writer uses,
 //! so that readers never hold up a commit (nor a commit the readers); and
@@ -16,6 +17,7 @@ mod alerts;
 mod api_tokens;
 pub mod inspect;
 mod legacy;
+mod probe;
 mod samples;
 mod secrets;
 mod sessions;
@@ -68,6 +70,10 @@ pub struct SqliteStore {
     path: Option<PathBuf>,
     raw: Arc<Mutex<Raw>>,
     retention: Retention,
+    /// Why the sample writer's last flush failed; `None` once one succeeds.
+    flush_failure: Arc<Mutex<Option<String>>>,
+    /// The write probe's last answer, and one probe at a time.
+    probe: Arc<tokio::sync::Mutex<probe::ProbeState>>,
 }
 
 impl SqliteStore {
@@ -130,6 +136,8 @@ impl SqliteStore {
             path,
             raw: Arc::new(Mutex::new(Raw::default())),
             retention,
+            flush_failure: Arc::default(),
+            probe: Arc::default(),
         };
         legacy::convert(&store).await?;
         store.reload().await?;

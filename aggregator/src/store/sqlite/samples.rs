@@ -165,12 +165,14 @@ impl SqliteStore {
         .await;
         match result {
             Ok(stored) => {
+                self.note_flush(Ok(()));
                 if self.wal_bytes() > WAL_LIMIT_BYTES {
                     truncate_wal(&mut conn).await;
                 }
                 Ok(stored)
             }
             Err(e) => {
+                self.note_flush(Err(e.to_string()));
                 conn.close_on_drop();
                 drop(conn);
                 if let Err(reload) = self.reload().await {
@@ -621,8 +623,8 @@ impl SampleStore for SqliteStore {
         Ok(pruned)
     }
 
-    async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    async fn probe_write(&self) -> std::result::Result<(), String> {
+        self.probe().await
     }
 }
 
