@@ -83,6 +83,7 @@ pub async fn handler(
     ws.max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| async move {
+            let _counted = state.telemetry.ws_client();
             let mut client = Client {
                 socket,
                 state,
