@@ -17,7 +17,7 @@ pub fn now_ms() -> TimestampMs {
 }
 
 /// What an agent says about its host when it connects.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HostInfo {
     pub host_id: String,
     pub hostname: String,
@@ -31,7 +31,7 @@ pub struct HostInfo {
 }
 
 /// A worker group as the agent declares it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WorkerGroup {
     pub name: String,
     pub min_alive: u32,
@@ -46,7 +46,7 @@ pub struct Sample {
     pub groups: Vec<GroupStatus>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SystemMetrics {
     pub cpu_percent: f64,
     pub cpu_per_core: Vec<f64>,
@@ -79,7 +79,7 @@ impl SystemMetrics {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Filesystem {
     pub mount_point: String,
     pub fs_type: String,
@@ -99,7 +99,7 @@ impl Filesystem {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Worker {
     pub group: String,
     pub pid: u32,
@@ -112,7 +112,7 @@ pub struct Worker {
     pub start_time_secs: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GroupStatus {
     pub name: String,
     pub min_alive: u32,
@@ -130,7 +130,19 @@ pub fn percent(part: u64, whole: u64) -> f64 {
 }
 
 /// How bad a firing alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Warning,
@@ -139,7 +151,7 @@ pub enum Severity {
 
 /// Where an alert instance is. `Inactive` and `Resolved` are only ever seen
 /// in transitions: the engine keeps no state for them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
     Inactive,
@@ -151,7 +163,7 @@ pub enum AlertState {
 /// One silence. Every matcher that is set must match (globs allowed); at
 /// least one must be set. `pool` matches only alerts of worker rules. The
 /// matching itself is in `alerts::silence`; the store keeps silences.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Silence {
     /// Assigned by `Engine::silence`; ignored on input.
@@ -170,7 +182,7 @@ pub struct Silence {
 }
 
 /// What an authenticated user or API token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Everything `read` may, and changes: silences, rules, tokens, commands.

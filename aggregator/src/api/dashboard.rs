@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use super::openapi::ErrorBody;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
@@ -29,11 +30,21 @@ pub fn asset(path: &str) -> Option<&'static [u8]> {
 }
 
 /// `GET /`: the page.
+#[utoipa::path(get, path = "/", tag = "dashboard",
+    responses((status = 200, description = "The dashboard page", content_type = "text/html")),
+)]
 pub async fn index() -> Response {
     serve("index.html")
 }
 
 /// `GET /assets/{*path}`.
+#[utoipa::path(get, path = "/assets/{path}", tag = "dashboard",
+    params(("path" = String, Path, description = "A file of the dashboard")),
+    responses(
+        (status = 200, description = "The file"),
+        (status = 404, description = "No such file", body = ErrorBody),
+    ),
+)]
 pub async fn assets(Path(path): Path<String>) -> Response {
     serve(&path)
 }

@@ -9,8 +9,15 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiResult;
+use super::openapi::{ErrorBody, HealthBody};
 use crate::store::HostRecord;
 
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses(
+        (status = 200, description = "The aggregator and its database answer", body = HealthBody),
+        (status = 503, description = "The database does not answer", body = HealthBody),
+    ),
+)]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let db_ok = state.store.ping().await;
     let status = if db_ok {
@@ -31,7 +38,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 }
 
 /// A host with whether its agent is connected now.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct HostView {
     #[serde(flatten)]
     pub record: HostRecord,
@@ -39,6 +46,13 @@ pub struct HostView {
     pub status: &'static str,
 }
 
+#[utoipa::path(get, path = "/api/hosts", tag = "hosts",
+    responses(
+        (status = 200, description = "Every host seen, by host id", body = [HostView]),
+        (status = 401, description = "Reads need a login: no valid session or API token", body = ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<HostView>>> {
     Ok(Json(
         state

@@ -10,6 +10,7 @@
 //! - [`alerts`] — `/api/alerts`, `/api/alerts/rules`, `/api/silences`.
 //! - [`agent_tokens`] — `/api/agent-tokens`, for admins.
 //! - [`prometheus`] — `/metrics`, the Prometheus scrape.
+//! - [`openapi`] — `/api/openapi.json`, the OpenAPI document.
 //! - [`params`] — parsing of times and durations in query strings.
 //! - [`ws`] — `/ws`, the dashboard's live WebSocket feed; the snapshot it
 //!   sends is built in `ws::snapshot` from the latest state.
@@ -27,6 +28,7 @@ pub mod error;
 pub mod hosts;
 pub mod login;
 pub mod metrics;
+pub mod openapi;
 pub mod params;
 pub mod prometheus;
 pub mod workers;
@@ -125,6 +127,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(ws::handler))
         .route("/health", get(hosts::health))
         .route("/metrics", get(prometheus::metrics))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api/hosts", get(hosts::list))
         .route("/api/metrics/current", get(metrics::current))
         .route("/api/metrics/history", get(metrics::history))

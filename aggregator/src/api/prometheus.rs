@@ -10,8 +10,21 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
+use super::openapi::ErrorBody;
 use crate::telemetry::exposition::{Format, Scrape};
 
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses(
+        (status = 200, description = "Prometheus text (or OpenMetrics when Accept asks for it)",
+            content(
+                (String = "text/plain"),
+                (String = "application/openmetrics-text"),
+            )),
+        (status = 401, description = "Reads need a login: no valid session or API token", body = ErrorBody),
+        (status = 500, description = "The metrics could not be encoded", body = ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let database_bytes = match state.telemetry.db_path() {
