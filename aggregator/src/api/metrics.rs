@@ -53,7 +53,9 @@ pub async fn current(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
+    #[param(required = true)]
     pub host: Option<String>,
+    #[param(required = true)]
     pub metric: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,

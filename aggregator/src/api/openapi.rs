@@ -73,13 +73,9 @@ pub struct RuleDoc {
     pub metric: String,
     /// `>=`, `>`, `<=` or `<`.
     pub comparison: String,
-    /// A number, or a string such as `"min_alive"`.
-    #[schema(value_type = Option<Object>)]
-    pub warning: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
-    pub critical: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
-    pub clear: Option<serde_json::Value>,
+    pub warning: Option<ThresholdDoc>,
+    pub critical: Option<ThresholdDoc>,
+    pub clear: Option<ThresholdDoc>,
     /// A duration such as `5m`.
     #[serde(rename = "for")]
     pub for_duration: String,
@@ -88,6 +84,15 @@ pub struct RuleDoc {
     pub pool: Option<String>,
     pub window: Option<String>,
     pub enabled: bool,
+}
+
+/// A rule's threshold: a number, or what it depends on, such as
+/// `"min_alive"` (a pool's declared minimum).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ThresholdDoc {
+    Value(f64),
+    Named(String),
 }
 
 #[derive(OpenApi)]
