@@ -5,12 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use fleetwatch_aggregator::auth::policy::ReadPolicy;
 use fleetwatch_aggregator::model::Role;
 use fleetwatch_proto as wire;
-use fleetwatch_tests::{Aggregator, RawStream, now_ms, sample};
+use fleetwatch_tests::{Aggregator, RawStream, now_ms, sample, wait_for};
 
 /// A scrape as `name{labels}` → value, e.g.
 /// `fleetwatch_host_cpu_percent{host="a"}`. Labels keep their order.
@@ -187,6 +188,26 @@ async fn the_scrape_shows_what_ingest_did_and_the_fleet_latest_values() -> Resul
         !text.contains("4242") && !text.contains("--queue"),
         "{text}"
     );
+    assert_eq!(value(&v, "fleetwatch_websocket_clients")?, 0.0);
+
+    // A dashboard client is counted while it is connected.
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", agg.http)).await?;
+    let clients = |want: f64| {
+        let agg = &agg;
+        move || async move {
+            let (_, _, text) = scrape(agg, None, None).await.ok()?;
+            let v = parse(&text).ok()?;
+            (value(&v, "fleetwatch_websocket_clients").ok()? == want).then_some(())
+        }
+    };
+    wait_for(
+        "one WebSocket client",
+        Duration::from_secs(10),
+        clients(1.0),
+    )
+    .await?;
+    drop(ws);
+    wait_for("no WebSocket client", Duration::from_secs(10), clients(0.0)).await?;
     agg.stop().await
 }
 
