@@ -58,12 +58,42 @@ impl Writer {
             batch: HostBatch { host_id, samples },
             done,
         };
-        self.telemetry.writer_queue(1);
-        if self.tx.send(job).await.is_err() {
-            self.telemetry.writer_queue(-1);
-            return Err(StoreError::WriterGone);
-        }
+        let mut queued = Queued::new(&self.telemetry);
+        self.tx
+            .send(job)
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        queued.taken_by_writer();
         wait.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+/// Counts a batch in the writer's queue gauge; a send that fails or is
+/// cancelled takes it out again, one that succeeds leaves it to the writer.
+struct Queued<'a> {
+    telemetry: &'a Telemetry,
+    sent: bool,
+}
+
+impl<'a> Queued<'a> {
+    fn new(telemetry: &'a Telemetry) -> Self {
+        telemetry.writer_queue(1);
+        Self {
+            telemetry,
+            sent: false,
+        }
+    }
+
+    fn taken_by_writer(&mut self) {
+        self.sent = true;
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if !self.sent {
+            self.telemetry.writer_queue(-1);
+        }
     }
 }
 
