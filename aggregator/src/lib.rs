@@ -18,6 +18,7 @@
 //! - [`auth`] — agent tokens, users, sessions and API tokens: secrets,
 //!   passwords and policy; their rows are the store's.
 //! - [`admin`] — the `token`, `host` and `user` commands.
+//! - [`telemetry`] — the aggregator's own counters and the `/metrics` text.
 //!
 //! [`run`] starts everything on listeners the caller bound, so tests can
 //! run a real aggregator on port 0.
@@ -33,6 +34,7 @@ pub mod ingest;
 pub mod model;
 pub mod retention;
 pub mod store;
+pub mod telemetry;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -189,7 +191,8 @@ pub async fn run(
     let hub = hub::Hub::new();
     let connected = ingest::Connected::default();
     let gate = auth::gate::AgentGate::new(std::sync::Arc::new(store.clone()), connected.clone());
-    let writer = store::Writer::spawn(std::sync::Arc::new(store.clone()));
+    let telemetry = telemetry::Telemetry::new(Some(config.db.clone()));
+    let writer = store::Writer::spawn(std::sync::Arc::new(store.clone()), telemetry.clone());
     let tasks = TaskTracker::new();
 
     tasks.spawn(gate.clone().watch(shutdown.clone()));
@@ -208,6 +211,7 @@ pub async fn run(
         Some(dashboard_url(&config, &listeners)),
         shutdown.clone(),
     );
+    telemetry.watch_notifier(notifier.clone());
     let alerts = alerts::Alerts::start(
         alerts::service::Parts {
             rules: config.rules.clone(),
@@ -230,6 +234,7 @@ pub async fn run(
         alerts.clone(),
         connected.clone(),
         gate.clone(),
+        telemetry.clone(),
         shutdown.clone(),
     );
     let grpc_addr = listeners.grpc.local_addr().ok();
@@ -302,6 +307,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         auth,
         gate,
+        telemetry,
     })
     .into_make_service_with_connect_info::<SocketAddr>();
 

@@ -17,7 +17,7 @@ pub fn now_ms() -> TimestampMs {
 }
 
 /// What an agent says about its host when it connects.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HostInfo {
     pub host_id: String,
     pub hostname: String,
@@ -31,7 +31,7 @@ pub struct HostInfo {
 }
 
 /// A worker group as the agent declares it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WorkerGroup {
     pub name: String,
     pub min_alive: u32,
@@ -46,7 +46,7 @@ pub struct Sample {
     pub groups: Vec<GroupStatus>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SystemMetrics {
     /// Busy share of all CPUs (user, nice, system, irq, softirq), 0-100,
     /// without iowait and steal: what `top` shows as us+sy+ni+hi+si.
@@ -76,7 +76,7 @@ pub struct SystemMetrics {
 }
 
 /// Receive and send rates of one network interface.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NetInterface {
     pub name: String,
     pub rx_bytes_per_sec: f64,
@@ -96,7 +96,7 @@ impl SystemMetrics {
 }
 
 /// One mounted filesystem, with df's figures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Filesystem {
     pub mount_point: String,
     pub fs_type: String,
@@ -127,7 +127,7 @@ impl Filesystem {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Worker {
     pub group: String,
     pub pid: u32,
@@ -140,7 +140,7 @@ pub struct Worker {
     pub start_time_secs: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GroupStatus {
     pub name: String,
     pub min_alive: u32,
@@ -158,7 +158,19 @@ pub fn percent(part: u64, whole: u64) -> f64 {
 }
 
 /// How bad a firing alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Warning,
@@ -167,7 +179,7 @@ pub enum Severity {
 
 /// Where an alert instance is. `Inactive` and `Resolved` are only ever seen
 /// in transitions: the engine keeps no state for them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
     Inactive,
@@ -179,7 +191,7 @@ pub enum AlertState {
 /// One silence. Every matcher that is set must match (globs allowed); at
 /// least one must be set. `pool` matches only alerts of worker rules. The
 /// matching itself is in `alerts::silence`; the store keeps silences.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Silence {
     /// Assigned by `Engine::silence`; ignored on input.
@@ -198,7 +210,7 @@ pub struct Silence {
 }
 
 /// What an authenticated user or API token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Everything `read` may, and changes: silences, rules, tokens, commands.

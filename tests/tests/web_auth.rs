@@ -168,9 +168,9 @@ async fn reads_need_a_login_when_configured() -> Result<()> {
         let (status, _, body) = send(client.get(agg.url(path)).header(COOKIE, &cookie)).await?;
         assert_eq!(status, 200, "{path}: {body}");
     }
-    // Past the login check; there is no /metrics endpoint yet.
+    // Past the login check: the session reads /metrics too.
     let (status, _, _) = send(client.get(agg.url("/metrics")).header(COOKIE, &cookie)).await?;
-    assert_eq!(status, 404);
+    assert_eq!(status, 200);
     assert_eq!(
         ws_connect(&agg, &[("cookie", &cookie)]).await?,
         Ok("snapshot".to_owned())

@@ -16,11 +16,12 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::openapi::ErrorBody;
 use crate::auth::agents::{self, AgentToken, TokenError};
 use crate::auth::http::Admin;
 use crate::model::now_ms;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     pub name: String,
@@ -28,7 +29,7 @@ pub struct NewToken {
     pub host: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Created {
     #[serde(flatten)]
     pub token: AgentToken,
@@ -52,10 +53,31 @@ fn api_error(e: TokenError) -> ApiError {
     }
 }
 
+#[utoipa::path(get, path = "/api/agent-tokens", tag = "agent tokens",
+    responses(
+        (status = 200, description = "Every agent token (never its secret) with the hosts it owns", body = [crate::auth::agents::Listed]),
+        (status = 401, description = "No valid session or API token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a cookie-authenticated request from another site", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn list(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Vec<agents::Listed>>> {
     Ok(Json(agents::list(&state.store).await.map_err(api_error)?))
 }
 
+#[utoipa::path(post, path = "/api/agent-tokens", tag = "agent tokens",
+    request_body = NewToken,
+    responses(
+        (status = 201, description = "The token and its secret, shown this once", body = Created),
+        (status = 400, description = "A malformed body or name", body = ErrorBody),
+        (status = 401, description = "No valid session or API token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a cookie-authenticated request from another site", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "The JSON does not fit the body's schema", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -80,6 +102,16 @@ pub async fn create(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/agent-tokens/{name}", tag = "agent tokens",
+    params(("name" = String, Path, description = "The token's name")),
+    responses(
+        (status = 200, description = "The revoked token; its agents' streams are closed", body = AgentToken),
+        (status = 401, description = "No valid session or API token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a cookie-authenticated request from another site", body = ErrorBody),
+        (status = 404, description = "No such token", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     Admin(admin): Admin,

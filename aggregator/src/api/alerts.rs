@@ -8,12 +8,14 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::openapi::{ErrorBody, RuleDoc};
 use crate::alerts::{AlertFilter, AlertRecord, AlertState, AlertsError, Rule, Severity, Silence};
 use crate::auth::http::Admin;
 use crate::model::now_ms;
 use crate::store::AlertStore;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AlertParams {
     pub state: Option<String>,
     pub host: Option<String>,
@@ -22,6 +24,15 @@ pub struct AlertParams {
 }
 
 /// Alert history, newest first: `state=firing` (default), `resolved` or `all`.
+#[utoipa::path(get, path = "/api/alerts", tag = "alerts",
+    params(AlertParams),
+    responses(
+        (status = 200, description = "Alert history, newest first", body = [AlertRecord]),
+        (status = 400, description = "A malformed parameter, named in the message", body = ErrorBody),
+        (status = 401, description = "Reads need a login: no valid session or API token", body = ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<AlertParams>, QueryRejection>,
@@ -67,12 +78,19 @@ pub async fn list(
 }
 
 /// The rules in force, built-in defaults included.
+#[utoipa::path(get, path = "/api/alerts/rules", tag = "alerts",
+    responses(
+        (status = 200, description = "The alert rules in force", body = [RuleDoc]),
+        (status = 401, description = "Reads need a login: no valid session or API token", body = ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn rules(State(state): State<AppState>) -> Json<Vec<Rule>> {
     Json(state.alerts.rules())
 }
 
 /// `POST /api/silences` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSilence {
     pub rule: Option<String>,
@@ -85,6 +103,18 @@ pub struct NewSilence {
     pub comment: String,
 }
 
+#[utoipa::path(post, path = "/api/silences", tag = "alerts",
+    request_body = NewSilence,
+    responses(
+        (status = 201, description = "The silence, with its id", body = Silence),
+        (status = 400, description = "A malformed body", body = ErrorBody),
+        (status = 401, description = "No valid session or API token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a cookie-authenticated request from another site", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "The JSON does not fit the body's schema", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn create_silence(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -126,10 +156,28 @@ pub async fn create_silence(
     }
 }
 
+#[utoipa::path(get, path = "/api/silences", tag = "alerts",
+    responses(
+        (status = 200, description = "Silences in force", body = [Silence]),
+        (status = 401, description = "Reads need a login: no valid session or API token", body = ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn list_silences(State(state): State<AppState>) -> Json<Vec<Silence>> {
     Json(state.alerts.silences())
 }
 
+#[utoipa::path(delete, path = "/api/silences/{id}", tag = "alerts",
+    params(("id" = u64, Path, description = "The silence's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
+        (status = 401, description = "No valid session or API token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a cookie-authenticated request from another site", body = ErrorBody),
+        (status = 404, description = "No such silence", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn delete_silence(
     State(state): State<AppState>,
     Admin(admin): Admin,

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use super::openapi::ErrorBody;
 
 /// One embedded file: path, bytes, and gzipped bytes when that is smaller.
 type Asset = (&'static str, &'static [u8], Option<&'static [u8]>);
@@ -50,12 +51,22 @@ fn find(path: &str) -> Option<(&'static [u8], Option<&'static [u8]>)> {
 }
 
 /// `GET /`: the page.
+#[utoipa::path(get, path = "/", tag = "dashboard",
+    responses((status = 200, description = "The dashboard page", content_type = "text/html")),
+)]
 pub async fn index(headers: HeaderMap) -> Response {
     serve("index.html", CACHE_REVALIDATE, &headers)
 }
 
 /// `GET /assets/{*path}`: `VERSION/path` for the page's own references,
 /// or `path` alone.
+#[utoipa::path(get, path = "/assets/{path}", tag = "dashboard",
+    params(("path" = String, Path, description = "A file of the dashboard, under its version")),
+    responses(
+        (status = 200, description = "The file"),
+        (status = 404, description = "No such file, or another version's", body = ErrorBody),
+    ),
+)]
 pub async fn assets(Path(path): Path<String>, headers: HeaderMap) -> Response {
     match path.split_once('/') {
         Some((version, rest)) if version == VERSION => serve(rest, CACHE_IMMUTABLE, &headers),

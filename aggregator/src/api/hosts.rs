@@ -9,10 +9,17 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiResult;
+use super::openapi::{ErrorBody, HealthBody};
 use crate::store::HostRecord;
 
 /// `database` is `"ok"` only when a real write just committed; otherwise
 /// `"failing"` with `database_error` saying why, and a 503.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses(
+        (status = 200, description = "The aggregator and its database answer", body = HealthBody),
+        (status = 503, description = "The database does not answer", body = HealthBody),
+    ),
+)]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let probe = state.store.probe_write().await;
     let mut body = json!({
@@ -32,7 +39,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 }
 
 /// A host with whether its agent is connected now.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct HostView {
     #[serde(flatten)]
     pub record: HostRecord,
@@ -40,6 +47,13 @@ pub struct HostView {
     pub status: &'static str,
 }
 
+#[utoipa::path(get, path = "/api/hosts", tag = "hosts",
+    responses(
+        (status = 200, description = "Every host seen, by host id", body = [HostView]),
+        (status = 401, description = "Reads need a login: no valid session or API token", body = ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<HostView>>> {
     Ok(Json(
         state

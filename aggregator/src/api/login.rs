@@ -14,17 +14,32 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::openapi::{ErrorBody, Me, NotSignedIn, SignedIn};
 use crate::auth::http::{Authenticated, Peer, session_secret};
 use crate::auth::{sessions, users};
 
 /// `POST /api/login` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     pub user: String,
     pub password: String,
 }
 
+#[utoipa::path(post, path = "/api/login", tag = "sessions",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = SignedIn,
+            headers(("set-cookie" = String, description = "fw_session, HttpOnly, SameSite=Strict"))),
+        (status = 400, description = "A malformed body", body = ErrorBody),
+        (status = 401, description = "Wrong user name or password", body = ErrorBody),
+        (status = 403, description = "A request from another site", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "The JSON does not fit the body's schema", body = ErrorBody),
+        (status = 429, description = "Too many failed logins; see Retry-After", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn login(
     State(state): State<AppState>,
     Peer(peer): Peer,
@@ -68,6 +83,12 @@ pub async fn login(
 }
 
 /// Ends the session (if any) and clears the cookie.
+#[utoipa::path(post, path = "/api/logout", tag = "sessions",
+    responses(
+        (status = 204, description = "The session (if any) is ended and the cookie cleared"),
+        (status = 403, description = "A request from another site", body = ErrorBody),
+    ),
+)]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(secret) = session_secret(&headers) {
         sessions::end(&state.store, secret).await?;
@@ -78,6 +99,13 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
 
 /// Who is signed in, and whether the page must ask for a login to show
 /// anything. 401 (with `read_requires_login`) when nobody is.
+#[utoipa::path(get, path = "/api/me", tag = "sessions",
+    responses(
+        (status = 200, description = "Who is signed in", body = Me),
+        (status = 401, description = "Nobody is signed in", body = NotSignedIn),
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn me(State(state): State<AppState>, who: Option<Extension<Authenticated>>) -> Response {
     let read_requires_login = state.auth.read_requires_login;
     match who.and_then(|Extension(Authenticated(who))| who) {

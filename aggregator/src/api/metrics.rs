@@ -8,12 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::openapi::ErrorBody;
 use super::params::{parse_step, parse_time};
 use crate::model::{TimestampMs, now_ms};
 use crate::store::history::{self, Metric};
 use crate::store::{Bucket, CurrentSample, HistoryQuery, HostState, Tier};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HostParam {
     pub host: Option<String>,
 }
@@ -26,6 +28,16 @@ pub fn require_host(state: &AppState, host: &str) -> ApiResult<HostState> {
         .ok_or_else(|| ApiError::unknown_host(host))
 }
 
+#[utoipa::path(get, path = "/api/metrics/current", tag = "metrics",
+    params(HostParam),
+    responses(
+        (status = 200, description = "The newest sample of every host (or of `host`)", body = [CurrentSample]),
+        (status = 400, description = "A malformed parameter", body = ErrorBody),
+        (status = 401, description = "Reads need a login: no valid session or API token", body = ErrorBody),
+        (status = 404, description = "Unknown host", body = ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn current(
     State(state): State<AppState>,
     query: Result<Query<HostParam>, QueryRejection>,
@@ -38,9 +50,12 @@ pub async fn current(
     Ok(Json(hosts.iter().filter_map(HostState::current).collect()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
+    #[param(required = true)]
     pub host: Option<String>,
+    #[param(required = true)]
     pub metric: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -50,7 +65,7 @@ pub struct HistoryParams {
     pub tier: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct History {
     pub host: String,
     pub metric: String,
@@ -58,10 +73,21 @@ pub struct History {
     pub to: TimestampMs,
     pub step_ms: i64,
     /// Which stored resolution answered: `raw`, `1m` or `1h`.
+    #[schema(value_type = String, example = "1m")]
     pub tier: Tier,
     pub buckets: Vec<Bucket>,
 }
 
+#[utoipa::path(get, path = "/api/metrics/history", tag = "metrics",
+    params(HistoryParams),
+    responses(
+        (status = 200, description = "Time buckets of one metric of one host", body = History),
+        (status = 400, description = "A missing or malformed parameter, named in the message", body = ErrorBody),
+        (status = 401, description = "Reads need a login: no valid session or API token", body = ErrorBody),
+        (status = 404, description = "Unknown host", body = ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn history(
     State(state): State<AppState>,
     query: Result<Query<HistoryParams>, QueryRejection>,

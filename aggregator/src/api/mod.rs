@@ -9,6 +9,8 @@
 //! - [`workers`] — `/api/workers/status`.
 //! - [`alerts`] — `/api/alerts`, `/api/alerts/rules`, `/api/silences`.
 //! - [`agent_tokens`] — `/api/agent-tokens`, for admins.
+//! - [`prometheus`] — `/metrics`, the Prometheus scrape.
+//! - [`openapi`] — `/api/openapi.json`, the OpenAPI document.
 //! - [`params`] — parsing of times and durations in query strings.
 //! - [`ws`] — `/ws`, the dashboard's live WebSocket feed; the snapshot it
 //!   sends is built in `ws::snapshot` from the latest state.
@@ -26,7 +28,9 @@ pub mod error;
 pub mod hosts;
 pub mod login;
 pub mod metrics;
+pub mod openapi;
 pub mod params;
+pub mod prometheus;
 pub mod workers;
 pub mod ws;
 
@@ -63,6 +67,8 @@ pub struct AppState {
     pub auth: HttpAuth,
     /// The agent streams' gate, to close a revoked token's streams.
     pub gate: AgentGate,
+    /// The aggregator's own counters, for `/metrics`.
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 #[cfg(test)]
@@ -104,6 +110,7 @@ impl AppState {
             started: Instant::now(),
             shutdown,
             auth,
+            telemetry: crate::telemetry::Telemetry::default(),
         }
     }
 }
@@ -120,6 +127,8 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/{*path}", get(dashboard::assets))
         .route("/ws", get(ws::handler))
         .route("/health", get(hosts::health))
+        .route("/metrics", get(prometheus::metrics))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api/hosts", get(hosts::list))
         .route("/api/metrics/current", get(metrics::current))
         .route("/api/metrics/history", get(metrics::history))

@@ -9,9 +9,10 @@ use serde::Serialize;
 use super::AppState;
 use super::error::ApiResult;
 use super::metrics::{HostParam, require_host};
+use super::openapi::ErrorBody;
 use crate::model::{TimestampMs, Worker};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HostWorkers {
     pub host_id: String,
     pub online: bool,
@@ -20,7 +21,7 @@ pub struct HostWorkers {
     pub groups: Vec<GroupView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GroupView {
     pub name: String,
     pub min_alive: u32,
@@ -31,6 +32,16 @@ pub struct GroupView {
     pub workers: Vec<Worker>,
 }
 
+#[utoipa::path(get, path = "/api/workers/status", tag = "workers",
+    params(HostParam),
+    responses(
+        (status = 200, description = "Per host, its worker groups in the newest sample", body = [HostWorkers]),
+        (status = 400, description = "A malformed parameter", body = ErrorBody),
+        (status = 401, description = "Reads need a login: no valid session or API token", body = ErrorBody),
+        (status = 404, description = "Unknown host", body = ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn status(
     State(state): State<AppState>,
     query: Result<Query<HostParam>, QueryRejection>,

@@ -114,7 +114,7 @@ async fn insert(
 
 /// A token with the host ids it owns, as the `token list` command and
 /// the API show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Listed {
     #[serde(flatten)]
     pub token: AgentToken,

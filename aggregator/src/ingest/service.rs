@@ -31,6 +31,7 @@ use crate::auth::gate::AgentGate;
 use crate::hub::{Hub, HubEvent};
 use crate::model::{HostInfo, now_ms};
 use crate::store::{Latest, SqliteStore, Writer};
+use crate::telemetry::{Refusal, Telemetry};
 
 /// How long an agent has to say hello after opening the stream.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,6 +94,17 @@ impl Connected {
         })
     }
 
+    /// The hosts with an open stream, each once.
+    pub fn host_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.inner.lock().map_or_else(
+            |_| Vec::new(),
+            |m| m.values().map(|s| s.host_id.clone()).collect(),
+        );
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     pub fn contains(&self, host_id: &str) -> bool {
         self.inner
             .lock()
@@ -130,6 +142,7 @@ pub struct IngestService {
     alerts: Alerts,
     connected: Connected,
     gate: AgentGate,
+    telemetry: Telemetry,
     next_conn: Arc<std::sync::atomic::AtomicU64>,
     shutdown: CancellationToken,
 }
@@ -144,9 +157,11 @@ impl IngestService {
         alerts: Alerts,
         connected: Connected,
         gate: AgentGate,
+        telemetry: Telemetry,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
+            telemetry,
             store,
             writer,
             latest,
@@ -274,10 +289,14 @@ impl IngestService {
             let seq = batch.seq;
             // Heard now, however long storing and evaluating take.
             let received = now_ms();
+            let arrived = std::time::Instant::now();
             self.alerts.heard(&host.host_id, received);
+            let sent = batch.samples.len();
+            self.telemetry.received(sent);
             let samples = match convert::batch(batch, &host, received) {
                 Ok(samples) => samples,
                 Err(e) => {
+                    self.telemetry.refused(Refusal::Invalid, sent);
                     tracing::warn!(host = %host.host_id, ?peer, seq, error = %e, "batch refused");
                     let mut status = Status::invalid_argument(format!("batch {seq}: {e}"));
                     if let Ok(value) = seq.to_string().parse() {
@@ -289,6 +308,8 @@ impl IngestService {
             };
             match self.writer.write(host.host_id.clone(), samples).await {
                 Ok(stored) => {
+                    let new = stored.iter().filter(|(_, n)| *n).count();
+                    self.telemetry.stored(new, stored.len() - new);
                     tracing::debug!(host = %host.host_id, seq, new = stored.iter().filter(|(_, n)| *n).count(), "batch stored");
                     // Committed samples reach the latest state, the alert
                     // engine and the hub even if the agent is gone before its
@@ -310,8 +331,10 @@ impl IngestService {
                     if tx.send(Ok(ack)).await.is_err() {
                         return;
                     }
+                    self.telemetry.acked(arrived.elapsed());
                 }
                 Err(e) => {
+                    self.telemetry.refused(Refusal::StoreUnavailable, sent);
                     tracing::error!(host = %host.host_id, seq, error = %e, "batch not stored");
                     let _ = tx
                         .send(Err(Status::unavailable(

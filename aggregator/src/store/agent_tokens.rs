@@ -8,7 +8,7 @@ use super::Result;
 use crate::model::TimestampMs;
 
 /// An agent token as stored (its secret is not).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AgentToken {
     #[serde(skip)]
     pub id: i64,

@@ -9,7 +9,7 @@ use super::Result;
 use crate::model::{AlertState, Severity, Silence, TimestampMs};
 
 /// One row of alert history, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AlertRecord {
     pub id: i64,
     pub rule: String,

@@ -17,7 +17,7 @@ pub struct HostBatch {
 }
 
 /// A host as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HostRecord {
     #[serde(flatten)]
     pub info: HostInfo,
@@ -26,7 +26,7 @@ pub struct HostRecord {
 }
 
 /// The newest sample of a host, as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CurrentSample {
     pub host_id: String,
     pub timestamp_ms: TimestampMs,
@@ -83,7 +83,7 @@ pub fn groups_of(sample: &Sample) -> Vec<GroupRecord> {
 }
 
 /// One time bucket of a history query.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Bucket {
     /// Start of the bucket, ms since the epoch.
     pub t: TimestampMs,

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::samples::{HostBatch, SampleStore};
 use super::{Result, StoreError};
 use crate::model::{Sample, now_ms};
+use crate::telemetry::Telemetry;
 
 /// How often the store's upkeep runs when no batch comes.
 const UPKEEP_EVERY: Duration = Duration::from_secs(1);
@@ -32,14 +33,16 @@ struct Job {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    telemetry: Telemetry,
 }
 
 impl Writer {
     /// Starts the writer task. It ends when every handle is dropped.
-    pub fn spawn(store: Arc<dyn SampleStore>) -> Self {
+    /// Its queue depth, commit sizes and commit times go to `telemetry`.
+    pub fn spawn(store: Arc<dyn SampleStore>, telemetry: Telemetry) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, rx));
-        Self { tx }
+        tokio::spawn(run(store, rx, telemetry.clone()));
+        Self { tx, telemetry }
     }
 
     /// Stores one batch; returns once it is committed, handing the samples
@@ -55,22 +58,56 @@ impl Writer {
             batch: HostBatch { host_id, samples },
             done,
         };
+        let mut queued = Queued::new(&self.telemetry);
         self.tx
             .send(job)
             .await
             .map_err(|_| StoreError::WriterGone)?;
+        queued.taken_by_writer();
         wait.await.map_err(|_| StoreError::WriterGone)?
     }
 }
 
-async fn run(store: Arc<dyn SampleStore>, mut rx: mpsc::Receiver<Job>) {
+/// Counts a batch in the writer's queue gauge; a send that fails or is
+/// cancelled takes it out again, one that succeeds leaves it to the writer.
+struct Queued<'a> {
+    telemetry: &'a Telemetry,
+    sent: bool,
+}
+
+impl<'a> Queued<'a> {
+    fn new(telemetry: &'a Telemetry) -> Self {
+        telemetry.writer_queue(1);
+        Self {
+            telemetry,
+            sent: false,
+        }
+    }
+
+    fn taken_by_writer(&mut self) {
+        self.sent = true;
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if !self.sent {
+            self.telemetry.writer_queue(-1);
+        }
+    }
+}
+
+async fn run(store: Arc<dyn SampleStore>, mut rx: mpsc::Receiver<Job>, telemetry: Telemetry) {
     let mut jobs = Vec::with_capacity(MAX_JOBS_PER_COMMIT);
     let mut upkeep = tokio::time::interval(UPKEEP_EVERY);
     upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
-            n = rx.recv_many(&mut jobs, MAX_JOBS_PER_COMMIT) => if n == 0 { break },
+            n = rx.recv_many(&mut jobs, MAX_JOBS_PER_COMMIT) => {
+                if n == 0 { break }
+                telemetry.writer_queue(-i64::try_from(n).unwrap_or(i64::MAX));
+            }
             _ = upkeep.tick() => {
                 if let Err(e) = store.maintain(now_ms()).await {
                     tracing::warn!(error = %e, "store upkeep failed; will retry");
@@ -80,8 +117,10 @@ async fn run(store: Arc<dyn SampleStore>, mut rx: mpsc::Receiver<Job>) {
         }
         let (batches, dones): (Vec<HostBatch>, Vec<_>) =
             jobs.drain(..).map(|j| (j.batch, j.done)).unzip();
+        let started = std::time::Instant::now();
         match store.write_batches(&batches).await {
             Ok(stored) => {
+                telemetry.committed(batches.len(), started.elapsed());
                 tracing::debug!(batches = batches.len(), "committed");
                 for ((done, batch), new) in dones.into_iter().zip(batches).zip(stored) {
                     let _ = done.send(Ok(batch.samples.into_iter().zip(new).collect()));

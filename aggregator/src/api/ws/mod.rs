@@ -43,6 +43,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
+use crate::api::openapi::ErrorBody;
 use crate::auth::http::{Authenticated, identify};
 use crate::hub::{HubEvent, Published};
 
@@ -64,6 +65,16 @@ const LAG_WINDOW: Duration = Duration::from_secs(60);
 
 /// Upgrades the request and runs the client until it leaves or the
 /// aggregator shuts down.
+#[utoipa::path(get, path = "/ws", tag = "live",
+    responses(
+        (status = 101, description = "Switched to the WebSocket protocol: a snapshot, then live events"),
+        (status = 400, description = "Not a WebSocket upgrade request", content_type = "text/plain"),
+        (status = 401, description = "Reads need a login: no valid session or API token", body = ErrorBody),
+        (status = 403, description = "A request from another site", body = ErrorBody),
+        (status = 426, description = "Not a WebSocket upgrade request", content_type = "text/plain"),
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn handler(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
@@ -83,6 +94,7 @@ pub async fn handler(
     ws.max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| async move {
+            let _counted = state.telemetry.ws_client();
             let mut client = Client {
                 socket,
                 state,
