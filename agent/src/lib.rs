@@ -3,14 +3,16 @@
 //!
 //! - [`config`] — defaults, TOML file, environment and flags, merged and checked.
 //! - [`collect`] — the collectors (system metrics via sysinfo, worker groups via /proc).
-//! - [`spool`] — the bounded buffer of unacknowledged samples.
+//! - [`spool`] — the durable, bounded spool of unacknowledged samples (segment files).
+//! - [`caps`] — caps on the workers and filesystems one sample reports.
 //! - [`shipper`] — the gRPC stream, acks, reconnects with backoff.
 //! - [`tls`] — rustls to the aggregator: CA file, pinned fingerprint or public roots.
 //!
 //! [`run`] wires them: a sampling task that never waits on the network
-//! feeds the shipper through an unbounded channel; the shipper applies the
-//! byte bound.
+//! feeds the shipper through an unbounded channel; the shipper writes every
+//! sample to the spool, which applies the size and age bounds.
 
+pub mod caps;
 pub mod collect;
 pub mod config;
 pub mod shipper;
@@ -87,7 +89,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
         tls,
         config.token.as_deref(),
         hello,
-        config.buffer_bytes,
+        spool::SpoolConfig {
+            dir: Some(config.state_dir.join("spool")),
+            max_bytes: config.buffer_bytes,
+            max_age: config.spool_max_age,
+            backfill_rate: config.backfill_rate,
+        },
         rx,
         shutdown.clone(),
     )?;
@@ -96,6 +103,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
         aggregator = %config.aggregator,
         interval_ms = config.interval.as_millis() as u64,
         worker_groups = config.workers.len(),
+        state_dir = %config.state_dir.display(),
         "agent started"
     );
     if config.token.is_none() {
@@ -118,7 +126,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
         tokio::select! {
             () = shutdown.cancelled() => break,
             _ = ticker.tick() => {
-                let sample = collector.sample();
+                let mut sample = collector.sample();
+                caps::apply(&mut sample, config.max_workers_per_group, config.max_filesystems);
                 if tx.send(sample).is_err() {
                     break;
                 }

@@ -7,7 +7,11 @@ use fleetwatch_proto as wire;
 use fleetwatch_tests::{Aggregator, RawStream, now_ms, sample, stored_counts};
 
 fn batch(seq: u64, samples: Vec<wire::Sample>) -> wire::Batch {
-    wire::Batch { seq, samples }
+    wire::Batch {
+        seq,
+        samples,
+        ..Default::default()
+    }
 }
 
 /// Sends one batch on a fresh stream and returns the refusal.

@@ -133,6 +133,7 @@ impl SystemCollector {
             net_tx_bytes_per_sec: rate(tx),
             uptime_secs: System::uptime().unwrap_or(0),
             process_count: 0,
+            ..Default::default()
         }
     }
 }

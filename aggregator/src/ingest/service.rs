@@ -271,12 +271,18 @@ impl IngestService {
                     return;
                 }
             };
+            let mut batch = batch;
             let seq = batch.seq;
+            let backfill = batch.backfill;
+            let dropped = std::mem::take(&mut batch.dropped);
             // Heard now, however long storing and evaluating take.
             let received = now_ms();
             self.alerts.heard(&host.host_id, received);
-            let samples = match convert::batch(batch, received) {
-                Ok(samples) => samples,
+            let converted = convert::batch(batch, received).and_then(|samples| {
+                Ok((samples, convert::dropped(&host.host_id, dropped, received)?))
+            });
+            let (samples, gaps) = match converted {
+                Ok(converted) => converted,
                 Err(e) => {
                     tracing::warn!(host = %host.host_id, ?peer, seq, error = %e, "batch refused");
                     let mut status = Status::invalid_argument(format!("batch {seq}: {e}"));
@@ -287,7 +293,14 @@ impl IngestService {
                     return;
                 }
             };
-            match self.writer.write(host.host_id.clone(), samples).await {
+            let written = match self.writer.write(host.host_id.clone(), samples).await {
+                Ok(stored) => self
+                    .record_gaps(&host.host_id, &gaps)
+                    .await
+                    .map(|()| stored),
+                Err(e) => Err(e),
+            };
+            match written {
                 Ok(stored) => {
                     tracing::debug!(host = %host.host_id, seq, new = stored.iter().filter(|(_, n)| *n).count(), "batch stored");
                     // Committed samples reach the latest state, the alert
@@ -297,7 +310,11 @@ impl IngestService {
                         if is_new {
                             let sample = Arc::new(sample);
                             self.latest.committed(&host.host_id, sample.clone());
-                            self.alerts.observe(host.clone(), sample.clone());
+                            // Backfill (resent after a reconnect) is history,
+                            // not news: stored, never evaluated as live.
+                            if !backfill {
+                                self.alerts.observe(host.clone(), sample.clone());
+                            }
                             self.hub.publish(HubEvent::Sample {
                                 host_id: host.host_id.clone(),
                                 sample,
@@ -322,6 +339,34 @@ impl IngestService {
                 }
             }
         }
+    }
+}
+
+impl IngestService {
+    /// Logs and keeps the ranges an agent reported it dropped, before the
+    /// batch that carried them is acknowledged (the agent forgets them then).
+    async fn record_gaps(
+        &self,
+        host_id: &str,
+        gaps: &[crate::store::Gap],
+    ) -> crate::store::Result<()> {
+        use crate::store::GapStore;
+        if gaps.is_empty() {
+            return Ok(());
+        }
+        let new = self.store.insert_gaps(gaps).await?;
+        if new > 0 {
+            for gap in gaps {
+                tracing::warn!(
+                    host = %host_id,
+                    from_ms = gap.from_ms,
+                    to_ms = gap.to_ms,
+                    samples = gap.samples,
+                    "the agent dropped samples (its spool was full); a gap in this host's history"
+                );
+            }
+        }
+        Ok(())
     }
 }
 

@@ -77,6 +77,7 @@ fn sample(ts: i64, host: u32, workers: u32) -> wire::Sample {
             net_tx_bytes_per_sec: 1e6,
             uptime_secs: 100_000,
             process_count: 300,
+            ..Default::default()
         }),
         workers: (0..workers)
             .map(|i| wire::Worker {
@@ -96,6 +97,7 @@ fn sample(ts: i64, host: u32, workers: u32) -> wire::Sample {
             min_alive: workers,
             alive: workers,
             restarts: 0,
+            ..Default::default()
         }],
     }
 }
@@ -165,6 +167,7 @@ async fn agent(
         let batch = wire::Batch {
             seq,
             samples: vec![sample(ts, host, args.workers)],
+            ..Default::default()
         };
         sent_at.lock().await.push((seq, Instant::now()));
         tx.send(wire::AgentMessage {
