@@ -291,11 +291,11 @@ impl Config {
         validate_host_id(&host_id).map_err(|e| invalid(origin, "host_id", e))?;
 
         let buffer_bytes = args.buffer_bytes.or(file.buffer_bytes).unwrap_or(64 << 20);
-        if buffer_bytes < 64 << 10 {
+        if buffer_bytes < 16 << 10 {
             return Err(invalid(
                 file_origin,
                 "buffer_bytes",
-                "must be at least 65536".to_owned(),
+                "must be at least 16384".to_owned(),
             ));
         }
 

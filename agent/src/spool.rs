@@ -210,12 +210,15 @@ impl Spool {
         let record = segment::encode(&sample);
         let size = record.len();
         let ts = sample.timestamp_ms;
+        // A batch is also at most a quarter of the bound, so that overflow
+        // drops a part of the spool, not most of it.
+        let batch_cap = MAX_BATCH_BYTES.min(self.config.max_bytes / 4);
         let appended = match self.entries.back_mut() {
             Some(last)
                 if !last.sent
                     && !last.sealed
                     && last.samples < MAX_SAMPLES_PER_BATCH
-                    && last.bytes + size <= MAX_BATCH_BYTES =>
+                    && last.bytes + size <= batch_cap =>
             {
                 let written = match &mut last.body {
                     Body::Memory(samples) => {
