@@ -349,7 +349,6 @@ async fn pipe(mut client: TcpStream, target: SocketAddr, mode: Arc<AtomicU8>) ->
             }
             2 => {
                 // An RST, not a FIN: linger 0 then close.
-                drop((cr, cw, sr, sw));
                 client.set_zero_linger()?;
                 return Ok(());
             }
