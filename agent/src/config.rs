@@ -49,8 +49,9 @@ pub enum ConfigError {
     about = "Samples this host and its worker processes and streams the samples to a fleetwatch aggregator.",
     long_about = "Samples this host (CPU, memory, filesystems, disk and network I/O, load) and the \
 worker processes named in its worker groups, and streams the samples over gRPC to a fleetwatch \
-aggregator. Samples the aggregator has not acknowledged are kept in a bounded buffer and resent \
-after a reconnect.\n\nPrecedence: flags, then FLEETWATCH_* environment variables, then the config \
+aggregator. Every sample is written to a bounded spool on disk (under --state-dir) before it is \
+sent and kept until the aggregator acknowledges it, so outages and agent restarts lose nothing; \
+after a reconnect new samples go first and the backlog follows at --backfill-rate.\n\nPrecedence: flags, then FLEETWATCH_* environment variables, then the config \
 file, then built-in defaults."
 )]
 pub struct Args {

@@ -45,6 +45,9 @@ fn help_explains_every_option() -> Result<()> {
         "--host-id",
         "--worker",
         "--buffer-bytes",
+        "--state-dir",
+        "--spool-max-age",
+        "--backfill-rate",
         "FLEETWATCH_AGGREGATOR",
         "GROUP=REGEX[:MIN]",
     ] {

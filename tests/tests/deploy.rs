@@ -449,6 +449,7 @@ fn units_are_hardened() -> Result<()> {
                 "AmbientCapabilities=CAP_SYS_PTRACE\n",
                 "ProtectHome=read-only",
                 "ProtectProc=default",
+                "StateDirectory=fleetwatch-agent\n",
                 "TimeoutStopSec=",
             ],
         ),
