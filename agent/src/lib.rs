@@ -137,7 +137,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
     drop(tx);
     match shipper.await {
         Ok(0) => tracing::info!("agent stopped; every sample acknowledged"),
-        Ok(pending) => tracing::warn!(pending, "agent stopped with unacknowledged samples"),
+        Ok(pending) => tracing::warn!(
+            pending,
+            "agent stopped with unacknowledged samples; they stay in the spool for the next start"
+        ),
         Err(e) => tracing::error!(error = %e, "shipper task failed"),
     }
     Ok(())
