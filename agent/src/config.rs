@@ -51,8 +51,9 @@ pub enum ConfigError {
     about = "Samples this host and its worker processes and streams the samples to a fleetwatch aggregator.",
     long_about = "Samples this host (CPU, memory, filesystems, disk and network I/O, load) and the \
 worker processes named in its worker groups, and streams the samples over gRPC to a fleetwatch \
-aggregator. Samples the aggregator has not acknowledged are kept in a bounded buffer and resent \
-after a reconnect.\n\nPrecedence: flags, then FLEETWATCH_* environment variables, then the config \
+aggregator. Every sample is written to a bounded spool on disk (under --state-dir) before it is \
+sent and kept until the aggregator acknowledges it, so outages and agent restarts lose nothing; \
+after a reconnect new samples go first and the backlog follows at --backfill-rate.\n\nPrecedence: flags, then FLEETWATCH_* environment variables, then the config \
 file, then built-in defaults."
 )]
 pub struct Args {
@@ -82,6 +83,31 @@ pub struct Args {
     /// unreachable; the oldest are dropped first [default: 64MiB].
     #[arg(long, env = "FLEETWATCH_BUFFER_BYTES", value_name = "BYTES")]
     pub buffer_bytes: Option<usize>,
+
+    /// Directory for the agent's state: the spool of unacknowledged samples
+    /// lives in its `spool/` [default: $STATE_DIRECTORY (systemd), else
+    /// /var/lib/fleetwatch-agent if it exists, else ./fleetwatch-agent-state].
+    #[arg(long, env = "FLEETWATCH_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Unacknowledged samples older than this are dropped [default: 48h].
+    #[arg(long, env = "FLEETWATCH_SPOOL_MAX_AGE", value_name = "DURATION")]
+    pub spool_max_age: Option<String>,
+
+    /// Most spooled samples per second resent after a reconnect, behind the
+    /// live ones [default: 100].
+    #[arg(long, env = "FLEETWATCH_BACKFILL_RATE", value_name = "SAMPLES")]
+    pub backfill_rate: Option<u32>,
+
+    /// Most processes of one worker group reported in a sample; the rest
+    /// are counted as omitted [default: 256].
+    #[arg(long, env = "FLEETWATCH_MAX_WORKERS_PER_GROUP", value_name = "N")]
+    pub max_workers_per_group: Option<usize>,
+
+    /// Most filesystems reported in a sample; the rest are counted as
+    /// omitted [default: 128].
+    #[arg(long, env = "FLEETWATCH_MAX_FILESYSTEMS", value_name = "N")]
+    pub max_filesystems: Option<usize>,
 
     /// CA certificate(s) (PEM) that the aggregator's certificate must chain
     /// to, for an https:// aggregator [default: the Mozilla roots].
@@ -116,11 +142,6 @@ pub struct Args {
     /// File holding the agent token (such as a systemd credential).
     #[arg(long, env = "FLEETWATCH_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
-
-    /// Directory for state kept across restarts (worker restart counts)
-    /// [default: $STATE_DIRECTORY as systemd sets it, else none].
-    #[arg(long, env = "FLEETWATCH_STATE_DIR", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
 }
 
 /// The TOML file, as written by an operator.
@@ -131,13 +152,17 @@ pub struct FileConfig {
     pub interval: Option<String>,
     pub host_id: Option<String>,
     pub buffer_bytes: Option<usize>,
+    pub state_dir: Option<PathBuf>,
+    pub spool_max_age: Option<String>,
+    pub backfill_rate: Option<u32>,
+    pub max_workers_per_group: Option<usize>,
+    pub max_filesystems: Option<usize>,
     pub ca_file: Option<PathBuf>,
     pub pin_sha256: Option<String>,
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
-    pub state_dir: Option<PathBuf>,
     /// Count worker restarts from the kernel's process events (default true).
     pub process_events: Option<bool>,
     #[serde(default)]
@@ -184,14 +209,22 @@ pub struct Config {
     pub aggregator: String,
     pub interval: Duration,
     pub host_id: String,
+    /// The spool's byte bound.
     pub buffer_bytes: usize,
+    /// Where the agent keeps its state (the spool in `spool/`).
+    pub state_dir: PathBuf,
+    /// The spool's age bound.
+    pub spool_max_age: Duration,
+    /// Most backlog samples per second sent after a reconnect.
+    pub backfill_rate: u32,
+    /// Caps on what one sample reports.
+    pub max_workers_per_group: usize,
+    pub max_filesystems: usize,
     pub workers: Vec<WorkerGroupConfig>,
     /// TLS settings for an https:// aggregator; `None` for http://.
     pub tls: Option<TlsSettings>,
     /// The agent token sent on every stream.
     pub token: Option<String>,
-    /// Where state that outlives the process is kept (restart counts).
-    pub state_dir: Option<PathBuf>,
     /// Count restarts from the kernel's process events where allowed.
     pub process_events: bool,
     /// Which filesystems and network interfaces are reported.
@@ -209,17 +242,7 @@ impl Config {
             .config
             .as_ref()
             .map_or_else(|| "config".to_owned(), |p| p.display().to_string());
-        let mut config = Self::merge(args, file, &file_origin, read_machine_id)?;
-        if config.state_dir.is_none() {
-            // systemd's StateDirectory= (several are separated by `:`).
-            config.state_dir = std::env::var_os("STATE_DIRECTORY")
-                .and_then(|v| {
-                    v.to_str()
-                        .and_then(|s| s.split(':').next())
-                        .map(PathBuf::from)
-                })
-                .filter(|p| !p.as_os_str().is_empty());
-        }
+        let config = Self::merge(args, file, &file_origin, read_machine_id)?;
         Ok(config)
     }
 
@@ -282,12 +305,54 @@ impl Config {
         validate_host_id(&host_id).map_err(|e| invalid(origin, "host_id", e))?;
 
         let buffer_bytes = args.buffer_bytes.or(file.buffer_bytes).unwrap_or(64 << 20);
-        if buffer_bytes < 64 << 10 {
+        if buffer_bytes < 16 << 10 {
             return Err(invalid(
                 file_origin,
                 "buffer_bytes",
-                "must be at least 65536".to_owned(),
+                "must be at least 16384".to_owned(),
             ));
+        }
+
+        let file_has_state_dir = file.state_dir.is_some();
+        let state_dir = match (&args.state_dir, file.state_dir) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(dir)) => dir,
+            (None, None) => default_state_dir(),
+        };
+        let (max_age, origin) = match (&args.spool_max_age, file.spool_max_age) {
+            (Some(text), _) => (text.clone(), "--spool-max-age"),
+            (None, Some(text)) => (text, file_origin),
+            (None, None) => ("48h".to_owned(), "default"),
+        };
+        let spool_max_age =
+            parse_duration(&max_age).map_err(|e| invalid(origin, "spool_max_age", e))?;
+        if spool_max_age < Duration::from_secs(60) {
+            return Err(invalid(
+                origin,
+                "spool_max_age",
+                "must be at least 1m".to_owned(),
+            ));
+        }
+        let backfill_rate = args.backfill_rate.or(file.backfill_rate).unwrap_or(100);
+        if backfill_rate == 0 {
+            return Err(invalid(
+                file_origin,
+                "backfill_rate",
+                "must be at least 1 sample per second".to_owned(),
+            ));
+        }
+        let max_workers_per_group = args
+            .max_workers_per_group
+            .or(file.max_workers_per_group)
+            .unwrap_or(256);
+        let max_filesystems = args.max_filesystems.or(file.max_filesystems).unwrap_or(128);
+        for (key, value) in [
+            ("max_workers_per_group", max_workers_per_group),
+            ("max_filesystems", max_filesystems),
+        ] {
+            if !(1..=1024).contains(&value) {
+                return Err(invalid(file_origin, key, "must be 1 to 1024".to_owned()));
+            }
         }
 
         let mut workers = Vec::new();
@@ -308,14 +373,11 @@ impl Config {
             }
         }
 
-        let state_dir = args.state_dir.clone().or(file.state_dir);
-        if let Some(dir) = &state_dir
-            && !dir.is_absolute()
-        {
+        if (args.state_dir.is_some() || file_has_state_dir) && !state_dir.is_absolute() {
             return Err(invalid(
                 file_origin,
                 "state_dir",
-                format!("`{}` must be an absolute path", dir.display()),
+                format!("`{}` must be an absolute path", state_dir.display()),
             ));
         }
         let system = system_config(file.filesystems, file.network)
@@ -326,10 +388,14 @@ impl Config {
             interval,
             host_id,
             buffer_bytes,
+            state_dir,
+            spool_max_age,
+            backfill_rate,
+            max_workers_per_group,
+            max_filesystems,
             workers,
             tls,
             token,
-            state_dir,
             process_events: file.process_events.unwrap_or(true),
             system,
         })
@@ -509,6 +575,23 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     })
 }
 
+/// `$STATE_DIRECTORY` (set by systemd's `StateDirectory=`; the first of
+/// its list), else `/var/lib/fleetwatch-agent` if it exists, else
+/// `./fleetwatch-agent-state` for a run by hand.
+fn default_state_dir() -> PathBuf {
+    if let Some(dirs) = std::env::var_os("STATE_DIRECTORY")
+        && let Some(first) = dirs.to_string_lossy().split(':').next()
+        && !first.is_empty()
+    {
+        return PathBuf::from(first);
+    }
+    let system = Path::new("/var/lib/fleetwatch-agent");
+    if system.is_dir() {
+        return system.to_owned();
+    }
+    PathBuf::from("fleetwatch-agent-state")
+}
+
 fn read_machine_id() -> Result<String, String> {
     let text =
         std::fs::read_to_string("/etc/machine-id").map_err(|e| format!("/etc/machine-id: {e}"))?;
@@ -626,6 +709,55 @@ mod tests {
         assert_eq!(cfg.interval, Duration::from_secs(5));
         assert_eq!(cfg.host_id, "h1");
         assert!(cfg.workers.is_empty());
+    }
+
+    #[test]
+    fn spool_and_cap_keys_are_read_and_checked() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            state_dir = "/srv/fw-state"
+            spool_max_age = "6h"
+            backfill_rate = 20
+            max_filesystems = 16
+            "#,
+        )
+        .expect("toml");
+        let cfg = Config::merge(
+            &args(&["--host-id", "h1", "--max-workers-per-group", "8"]),
+            file,
+            "f",
+            no_machine_id,
+        )
+        .expect("valid");
+        assert_eq!(cfg.state_dir, PathBuf::from("/srv/fw-state"));
+        assert_eq!(cfg.spool_max_age, Duration::from_secs(6 * 3600));
+        assert_eq!(cfg.backfill_rate, 20);
+        assert_eq!((cfg.max_workers_per_group, cfg.max_filesystems), (8, 16));
+
+        let defaults = Config::merge(
+            &args(&["--host-id", "h1"]),
+            FileConfig::default(),
+            "f",
+            no_machine_id,
+        )
+        .expect("valid");
+        assert_eq!(defaults.spool_max_age, Duration::from_secs(48 * 3600));
+        assert_eq!(defaults.backfill_rate, 100);
+
+        for (flag, value, key) in [
+            ("--spool-max-age", "10s", "spool_max_age"),
+            ("--backfill-rate", "0", "backfill_rate"),
+            ("--max-filesystems", "0", "max_filesystems"),
+        ] {
+            let err = Config::merge(
+                &args(&["--host-id", "h1", flag, value]),
+                FileConfig::default(),
+                "f",
+                no_machine_id,
+            )
+            .expect_err("invalid");
+            assert!(err.to_string().contains(key), "{err}");
+        }
     }
 
     #[test]
@@ -772,7 +904,7 @@ mod tests {
         .expect("valid");
         assert_eq!(cfg.system, SystemConfig::default());
         assert!(cfg.process_events);
-        assert_eq!(cfg.state_dir.as_deref(), Some(Path::new("/var/lib/x")));
+        assert_eq!(cfg.state_dir, Path::new("/var/lib/x"));
         assert!(!cfg.system.filesystems.types.keeps("proc"));
 
         let file: FileConfig = toml::from_str(

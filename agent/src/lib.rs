@@ -5,16 +5,18 @@
 //! - [`collect`] — the collectors (CPU, filesystems, disk and network from /proc and
 //!   statvfs, memory and load via sysinfo, worker groups and their restarts via /proc
 //!   and the kernel's process events).
-//! - [`spool`] — the bounded buffer of unacknowledged samples.
+//! - [`spool`] — the durable, bounded spool of unacknowledged samples (segment files).
+//! - [`caps`] — caps on the workers and filesystems one sample reports.
 //! - [`shipper`] — the gRPC stream, acks, reconnects with backoff.
 //! - [`tls`] — rustls to the aggregator: CA file, pinned fingerprint or public roots.
 //!
 //! - [`schedule`] — the fixed wall-clock grid samples are taken on.
 //!
 //! [`run`] wires them: a sampling task that never waits on the network
-//! feeds the shipper through an unbounded channel; the shipper applies the
-//! byte bound.
+//! feeds the shipper through an unbounded channel; the shipper writes every
+//! sample to the spool, which applies the size and age bounds.
 
+pub mod caps;
 pub mod collect;
 pub mod config;
 pub mod schedule;
@@ -85,7 +87,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
     let mut collector = collect::Collector::new(collect::CollectorConfig {
         groups: config.workers.clone(),
         system: config.system.clone(),
-        state_dir: config.state_dir.clone(),
+        state_dir: Some(config.state_dir.clone()),
         process_events: config.process_events,
     })?;
     let hello = hello(&config, &mut collector);
@@ -96,7 +98,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
         tls,
         config.token.as_deref(),
         hello,
-        config.buffer_bytes,
+        spool::SpoolConfig {
+            dir: Some(config.state_dir.join("spool")),
+            max_bytes: config.buffer_bytes,
+            max_age: config.spool_max_age,
+            backfill_rate: config.backfill_rate,
+        },
         rx,
         shutdown.clone(),
     )?;
@@ -106,7 +113,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
         interval_ms = config.interval.as_millis() as u64,
         worker_groups = config.workers.len(),
         exact_restarts = collector.counts_restarts_exactly(),
-        state_dir = ?config.state_dir,
+        state_dir = %config.state_dir.display(),
         "agent started"
     );
     if config.token.is_none() {
@@ -129,7 +136,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = tokio::time::sleep_until(at.into()) => {
-                let sample = collector.sample(timestamp_ms);
+                let mut sample = collector.sample(timestamp_ms);
+                caps::apply(&mut sample, config.max_workers_per_group, config.max_filesystems);
                 if tx.send(sample).is_err() {
                     break;
                 }
@@ -139,7 +147,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
     drop(tx);
     match shipper.await {
         Ok(0) => tracing::info!("agent stopped; every sample acknowledged"),
-        Ok(pending) => tracing::warn!(pending, "agent stopped with unacknowledged samples"),
+        Ok(pending) => tracing::warn!(
+            pending,
+            "agent stopped with unacknowledged samples; they stay in the spool for the next start"
+        ),
         Err(e) => tracing::error!(error = %e, "shipper task failed"),
     }
     Ok(())

@@ -1,12 +1,16 @@
 //! Streams samples to the aggregator over one gRPC `Connect` stream.
 //!
 //! The shipper owns the [`Spool`]. It takes samples from the sampler through
-//! a channel that never blocks the sampler, sends batches as the stream has
-//! room, forgets a batch when its `Ack` arrives, and on any failure
-//! reconnects with jittered exponential backoff and resends every batch
-//! still unacknowledged.
+//! a channel that never blocks the sampler, writes each to the spool before
+//! it is sent, sends batches as the stream has room, forgets a batch when
+//! its `Ack` arrives, and on any failure reconnects with jittered
+//! exponential backoff and resends every batch still unacknowledged: live
+//! samples first, the backlog after them at most `backfill_rate` samples a
+//! second, so a fleet reconnecting at once does not flatten the aggregator.
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use fleetwatch_proto::{
     AUTHORIZATION_METADATA, AgentMessage, Hello, IngestClient, REJECTED_SEQ_METADATA, Sample,
@@ -19,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Endpoint;
 
-use crate::spool::Spool;
+use crate::spool::{Spool, SpoolConfig};
 
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -79,6 +83,10 @@ pub struct Shipper {
     authorization: Option<MetadataValue<Ascii>>,
     hello: Hello,
     spool: Spool,
+    /// Most backlog samples sent per second.
+    backfill_rate: u32,
+    /// When the next backlog batch may go.
+    backfill_at: Instant,
     samples: mpsc::UnboundedReceiver<Sample>,
     shutdown: CancellationToken,
 }
@@ -89,7 +97,7 @@ impl Shipper {
         tls: Option<std::sync::Arc<rustls::ClientConfig>>,
         token: Option<&str>,
         hello: Hello,
-        buffer_bytes: usize,
+        spool: SpoolConfig,
         samples: mpsc::UnboundedReceiver<Sample>,
         shutdown: CancellationToken,
     ) -> Result<Self, ShipperError> {
@@ -107,7 +115,9 @@ impl Shipper {
             tls: tls.map(crate::tls::Connector::new),
             authorization,
             hello,
-            spool: Spool::new(buffer_bytes),
+            backfill_rate: spool.backfill_rate.max(1),
+            spool: Spool::open(spool, now_ms()),
+            backfill_at: Instant::now(),
             samples,
             shutdown,
         })
@@ -156,7 +166,7 @@ impl Shipper {
             tokio::select! {
                 () = self.shutdown.cancelled() => return true,
                 () = &mut sleep => return false,
-                Some(sample) = self.samples.recv() => self.spool.push(sample),
+                Some(sample) = self.samples.recv() => self.spool.push(sample, now_ms()),
             }
         }
     }
@@ -175,7 +185,7 @@ impl Shipper {
         let channel = loop {
             tokio::select! {
                 () = self.shutdown.cancelled() => return Ended::Shutdown,
-                Some(sample) = self.samples.recv() => self.spool.push(sample),
+                Some(sample) = self.samples.recv() => self.spool.push(sample, now_ms()),
                 result = &mut connect => match result {
                     Ok(channel) => break channel,
                     Err(e) => return Ended::Failed(format!("connect {}: {}", endpoint.uri(), source_chain(&e))),
@@ -204,7 +214,7 @@ impl Shipper {
         let mut inbound = loop {
             tokio::select! {
                 () = self.shutdown.cancelled() => return Ended::Shutdown,
-                Some(sample) = self.samples.recv() => self.spool.push(sample),
+                Some(sample) = self.samples.recv() => self.spool.push(sample, now_ms()),
                 result = &mut call => match result {
                     Ok(response) => break response.into_inner(),
                     Err(status) => return self.refused(status),
@@ -213,6 +223,7 @@ impl Shipper {
         };
         tracing::info!(aggregator = %self.endpoint.uri(), pending_samples = self.spool.pending_samples(), "connected");
         self.spool.mark_all_unsent();
+        self.backfill_at = Instant::now();
 
         let mut draining: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
         loop {
@@ -223,22 +234,28 @@ impl Shipper {
                 () = self.shutdown.cancelled(), if draining.is_none() => {
                     // Take the last samples, then wait a little for their acks.
                     while let Ok(sample) = self.samples.try_recv() {
-                        self.spool.push(sample);
+                        self.spool.push(sample, now_ms());
                     }
                     draining = Some(Box::pin(tokio::time::sleep(FLUSH_TIMEOUT)));
                 }
                 () = async { if let Some(d) = draining.as_mut() { d.await } }, if draining.is_some() => {
                     return Ended::Shutdown;
                 }
-                Some(sample) = self.samples.recv(), if draining.is_none() => self.spool.push(sample),
-                permit = out_tx.reserve(), if self.spool.has_unsent() => match permit {
+                Some(sample) = self.samples.recv(), if draining.is_none() => self.spool.push(sample, now_ms()),
+                permit = out_tx.reserve(), if self.spool.has_live() || (self.spool.has_backlog() && Instant::now() >= self.backfill_at) => match permit {
                     Ok(permit) => {
                         if let Some(batch) = self.spool.next_unsent() {
+                            if batch.backfill {
+                                // Pace the backlog: this batch's samples at the configured rate.
+                                let pause = Duration::from_secs_f64(batch.samples.len() as f64 / f64::from(self.backfill_rate));
+                                self.backfill_at = Instant::now() + pause;
+                            }
                             permit.send(AgentMessage { msg: Some(agent_message::Msg::Batch(batch)) });
                         }
                     }
                     Err(_) => return Ended::Failed("outbound stream closed".to_owned()),
                 },
+                () = tokio::time::sleep_until(self.backfill_at), if !self.spool.has_live() && self.spool.has_backlog() && Instant::now() < self.backfill_at => {}
                 message = inbound.message() => match message {
                     Ok(Some(msg)) => match msg.msg {
                         Some(aggregator_message::Msg::Ack(ack)) => {
@@ -302,6 +319,12 @@ impl Shipper {
         }
         Ended::Failed(reason)
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The error and its causes on one line: tonic's transport errors hide the

@@ -12,8 +12,8 @@ pub mod v1 {
 pub use v1::ingest_client::IngestClient;
 pub use v1::ingest_server::{Ingest, IngestServer};
 pub use v1::{
-    Ack, AgentMessage, AggregatorMessage, Batch, Filesystem, GroupStatus, Hello, NetInterface,
-    Sample, SystemMetrics, Worker, WorkerGroup, agent_message, aggregator_message,
+    Ack, AgentMessage, AggregatorMessage, Batch, DroppedRange, Filesystem, GroupStatus, Hello,
+    NetInterface, Sample, SystemMetrics, Worker, WorkerGroup, agent_message, aggregator_message,
 };
 
 /// gRPC metadata key on an `INVALID_ARGUMENT` status naming the batch the

@@ -331,6 +331,8 @@ impl Drop for Proc {
 pub struct Agent {
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<Result<(), fleetwatch_agent::Error>>>,
+    /// Its own state directory (spool), unless the test gave `--state-dir`.
+    _state: Option<tempfile::TempDir>,
 }
 
 impl Agent {
@@ -343,11 +345,23 @@ impl Agent {
     }
 
     /// Starts an agent from command-line style arguments, exactly as
-    /// `fleetwatch-agent` would parse them.
+    /// `fleetwatch-agent` would parse them; without `--state-dir` it gets a
+    /// temporary one, so agents never share a spool.
     pub fn start_raw(args: &[&str]) -> Result<Self> {
         use clap::Parser;
+        let state = if args.contains(&"--state-dir") {
+            None
+        } else {
+            Some(tempfile::tempdir()?)
+        };
+        let state_path = state
+            .as_ref()
+            .map(|d| d.path().to_string_lossy().into_owned());
+        let extra = state_path.iter().flat_map(|p| ["--state-dir", p.as_str()]);
         let args = fleetwatch_agent::config::Args::try_parse_from(
-            std::iter::once("fleetwatch-agent").chain(args.iter().copied()),
+            std::iter::once("fleetwatch-agent")
+                .chain(args.iter().copied())
+                .chain(extra),
         )?;
         let config = fleetwatch_agent::Config::load(&args)?;
         let shutdown = CancellationToken::new();
@@ -355,6 +369,7 @@ impl Agent {
         Ok(Self {
             shutdown,
             task: Some(task),
+            _state: state,
         })
     }
 
@@ -651,6 +666,7 @@ pub fn sample(ts: i64, cpu: f64) -> wire::Sample {
             min_alive: 2,
             alive: 1,
             restarts: 0,
+            ..Default::default()
         }],
     }
 }

@@ -47,6 +47,7 @@ fn batch(seq: u64, ts: i64) -> wire::Batch {
     wire::Batch {
         seq,
         samples: vec![sample(ts, 10.0)],
+        ..Default::default()
     }
 }
 

@@ -262,6 +262,7 @@ fn quiet_batch(seq: u64) -> wire::Batch {
     wire::Batch {
         seq,
         samples: vec![s],
+        ..Default::default()
     }
 }
 

@@ -23,7 +23,13 @@ async fn seed(agg: &Aggregator) -> Result<i64> {
         .iter()
         .map(|(offset, value)| sample(base + offset, *value))
         .collect();
-    stream.send(wire::Batch { seq: 1, samples }).await?;
+    stream
+        .send(wire::Batch {
+            seq: 1,
+            samples,
+            ..Default::default()
+        })
+        .await?;
     Ok(base)
 }
 

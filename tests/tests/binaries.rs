@@ -45,6 +45,9 @@ fn help_explains_every_option() -> Result<()> {
         "--host-id",
         "--worker",
         "--buffer-bytes",
+        "--state-dir",
+        "--spool-max-age",
+        "--backfill-rate",
         "FLEETWATCH_AGGREGATOR",
         "GROUP=REGEX[:MIN]",
     ] {
@@ -152,7 +155,14 @@ async fn binaries_stream_and_stop_cleanly_on_sigterm() -> Result<()> {
     let mut workers = Workers::new(&Workers::unique_tag(3));
     workers.spawn()?;
     let spec = format!("jobs={}:1", workers.regex());
+    let state = dir
+        .path()
+        .join("agent-state")
+        .to_string_lossy()
+        .into_owned();
     args.extend([
+        "--state-dir",
+        &state,
         "--interval",
         "200ms",
         "--host-id",
@@ -237,9 +247,16 @@ async fn a_wrong_token_is_refused_and_logged_on_both_sides() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (aggregator, grpc, http) = start_aggregator(dir.path())?;
     let wrong = format!("fwa_{}", "7".repeat(64));
+    let state = dir
+        .path()
+        .join("agent-state")
+        .to_string_lossy()
+        .into_owned();
     let agent = Proc::start(
         "fleetwatch-agent",
         &[
+            "--state-dir",
+            &state,
             "--aggregator",
             &format!("http://127.0.0.1:{grpc}"),
             "--interval",

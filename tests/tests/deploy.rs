@@ -450,6 +450,7 @@ fn units_are_hardened() -> Result<()> {
                 "StateDirectory=fleetwatch-agent\n",
                 "ProtectHome=read-only",
                 "ProtectProc=default",
+                "StateDirectory=fleetwatch-agent\n",
                 "TimeoutStopSec=",
             ],
         ),

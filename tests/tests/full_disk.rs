@@ -96,6 +96,7 @@ fn batch(seq: u64, base: i64) -> wire::Batch {
                 s
             })
             .collect(),
+        ..Default::default()
     }
 }
 

@@ -113,6 +113,7 @@ async fn every_query_names_a_metric_of_a_real_scrape() -> Result<()> {
         .send(fleetwatch_proto::Batch {
             seq: 1,
             samples: vec![sample(t, 30.0)],
+            ..Default::default()
         })
         .await?;
     let scrape = agg

@@ -224,6 +224,7 @@ async fn silent_connections_are_closed_and_capped_per_address() -> Result<()> {
         .send(wire::Batch {
             seq: 1,
             samples: vec![fleetwatch_tests::sample(fleetwatch_tests::now_ms(), 1.0)],
+            ..Default::default()
         })
         .await?;
     agg.stop().await

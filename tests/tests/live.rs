@@ -45,6 +45,7 @@ async fn send(stream: &mut RawStream, seq: u64, ts: i64, cpu: f64) -> Result<()>
         .send(wire::Batch {
             seq,
             samples: vec![sample(ts, cpu)],
+            ..Default::default()
         })
         .await?;
     Ok(())

@@ -73,6 +73,7 @@ async fn feed(agg: &Aggregator) -> Result<(i64, RawStream)> {
     let batch = wire::Batch {
         seq: 1,
         samples: vec![sample(t, 20.0), sample(t + 1000, 42.5)],
+        ..Default::default()
     };
     stream.send(batch.clone()).await?;
     stream.send(wire::Batch { seq: 2, ..batch }).await?;
@@ -81,6 +82,7 @@ async fn feed(agg: &Aggregator) -> Result<(i64, RawStream)> {
         .send(wire::Batch {
             seq: 1,
             samples: vec![sample(t, f64::NAN)],
+            ..Default::default()
         })
         .await;
     if refused.is_ok() {

@@ -62,6 +62,7 @@ async fn a_real_prometheus_scrapes_with_an_api_token() -> Result<()> {
         .send(fleetwatch_proto::Batch {
             seq: 1,
             samples: vec![sample((now_ms() / 1000 - 5) * 1000, 55.0)],
+            ..Default::default()
         })
         .await?;
 

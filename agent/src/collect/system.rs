@@ -98,6 +98,7 @@ impl SystemCollector {
             interfaces: net.interfaces,
             uptime_secs: System::uptime().unwrap_or(0),
             process_count: 0,
+            ..Default::default()
         }
     }
 }

@@ -299,6 +299,7 @@ impl WorkerCollector {
                     min_alive: group.min_alive,
                     alive: alive[i],
                     restarts: counters.restarts,
+                    ..Default::default()
                 }
             })
             .collect();

@@ -7,6 +7,7 @@
 //! - [`hosts`] — `/health` and `/api/hosts`.
 //! - [`metrics`] — `/api/metrics/current` and `/api/metrics/history`.
 //! - [`workers`] — `/api/workers/status`.
+//! - [`gaps`] — `/api/gaps`: ranges agents reported they dropped.
 //! - [`alerts`] — `/api/alerts`, `/api/alerts/rules`, `/api/silences`.
 //! - [`agent_tokens`] — `/api/agent-tokens`, for admins.
 //! - [`prometheus`] — `/metrics`, the Prometheus scrape.
@@ -25,6 +26,7 @@ pub mod agent_tokens;
 pub mod alerts;
 pub mod dashboard;
 pub mod error;
+pub mod gaps;
 pub mod hosts;
 pub mod login;
 pub mod metrics;
@@ -133,6 +135,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/metrics/current", get(metrics::current))
         .route("/api/metrics/history", get(metrics::history))
         .route("/api/workers/status", get(workers::status))
+        .route("/api/gaps", get(gaps::list))
         .route("/api/alerts", get(alerts::list))
         .route("/api/alerts/rules", get(alerts::rules))
         .route(

@@ -152,6 +152,37 @@ pub fn hello(h: wire::Hello) -> Result<HostInfo, Invalid> {
     })
 }
 
+/// Most dropped ranges one batch may report.
+pub const MAX_DROPPED_RANGES: usize = 1000;
+
+/// The ranges an agent's spool dropped, as gaps of `host_id`.
+pub fn dropped(
+    host_id: &str,
+    ranges: Vec<wire::DroppedRange>,
+    now_ms: TimestampMs,
+) -> Result<Vec<crate::store::Gap>, Invalid> {
+    bounded("batch.dropped", &ranges, MAX_DROPPED_RANGES)?;
+    ranges
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if r.from_ms < 0 || r.to_ms < r.from_ms || r.to_ms > now_ms + MAX_FUTURE_MS {
+                return Err(invalid(
+                    format!("batch.dropped[{i}]"),
+                    format!("{}..{} is not a range of past times", r.from_ms, r.to_ms),
+                ));
+            }
+            Ok(crate::store::Gap {
+                host_id: host_id.to_owned(),
+                from_ms: r.from_ms,
+                to_ms: r.to_ms,
+                samples: r.samples,
+                reported_ms: now_ms,
+            })
+        })
+        .collect()
+}
+
 /// Checks and converts a batch's samples from `host` (whose Hello declared
 /// its worker groups); `now_ms` is the aggregator's clock.
 pub fn batch(b: wire::Batch, host: &HostInfo, now_ms: TimestampMs) -> Result<Vec<Sample>, Invalid> {
@@ -180,7 +211,7 @@ fn declared_group(field: String, name: &str, declared: &HashSet<&str>) -> Result
 
 fn sample(
     at: &str,
-    s: wire::Sample,
+    mut s: wire::Sample,
     declared: &HashSet<&str>,
     now_ms: TimestampMs,
 ) -> Result<Sample, Invalid> {
@@ -203,8 +234,10 @@ fn sample(
     let system = s
         .system
         .ok_or_else(|| invalid(format!("{at}.system"), "is missing"))?;
-    bounded(&format!("{at}.workers"), &s.workers, MAX_WORKERS_PER_SAMPLE)?;
-    bounded(&format!("{at}.groups"), &s.groups, MAX_GROUPS)?;
+    // One oversized list must not silence the host: past its bound a list
+    // is cut (the agent counts what it left out), the sample still stored.
+    s.workers.truncate(MAX_WORKERS_PER_SAMPLE);
+    s.groups.truncate(MAX_GROUPS);
     let workers: Vec<Worker> = s
         .workers
         .into_iter()
@@ -252,10 +285,10 @@ fn sample(
     })
 }
 
-fn system_metrics(at: &str, m: wire::SystemMetrics) -> Result<SystemMetrics, Invalid> {
+fn system_metrics(at: &str, mut m: wire::SystemMetrics) -> Result<SystemMetrics, Invalid> {
     let f = |name: &str| format!("{at}.{name}");
     bounded(&f("cpu_per_core"), &m.cpu_per_core, MAX_CORES)?;
-    bounded(&f("filesystems"), &m.filesystems, MAX_FILESYSTEMS)?;
+    m.filesystems.truncate(MAX_FILESYSTEMS);
     bounded(&f("interfaces"), &m.interfaces, MAX_INTERFACES)?;
     // Rates up to 1 PB/s and loads up to a million: beyond is a broken agent.
     const RATE: f64 = 1e15;
@@ -441,6 +474,7 @@ mod tests {
                 min_alive: 2,
                 alive: 1,
                 restarts: 0,
+                ..Default::default()
             }],
         }
     }
@@ -472,6 +506,7 @@ mod tests {
             wire::Batch {
                 seq: 1,
                 samples: vec![s],
+                ..Default::default()
             },
             &declaring(&["queue", "g"]),
             NOW,
@@ -537,18 +572,6 @@ mod tests {
             (
                 Box::new(|s| s.workers[0].cpu_percent = f64::NAN),
                 "samples[0].workers[0].cpu_percent",
-            ),
-            (
-                Box::new(|s| {
-                    s.workers = vec![
-                        wire::Worker {
-                            group: "g".into(),
-                            ..Default::default()
-                        };
-                        MAX_WORKERS_PER_SAMPLE + 1
-                    ]
-                }),
-                "samples[0].workers",
             ),
             (Box::new(|s| s.system = None), "samples[0].system"),
             (
@@ -655,6 +678,44 @@ mod tests {
     }
 
     #[test]
+    fn dropped_ranges_become_gaps_and_bad_ones_are_named() {
+        let range = |from_ms, to_ms| wire::DroppedRange {
+            from_ms,
+            to_ms,
+            samples: 3,
+        };
+        let gaps = dropped("h", vec![range(NOW - 5000, NOW - 3000)], NOW).expect("valid");
+        assert_eq!(
+            (gaps[0].host_id.as_str(), gaps[0].from_ms, gaps[0].samples),
+            ("h", NOW - 5000, 3)
+        );
+        let err = dropped("h", vec![range(1, 2), range(5, 4)], NOW).expect_err("backwards");
+        assert_eq!(err.field, "batch.dropped[1]");
+    }
+
+    #[test]
+    fn oversized_lists_are_cut_not_refused() {
+        let samples = check(|s| {
+            s.workers = (0..MAX_WORKERS_PER_SAMPLE as u32 + 500)
+                .map(|pid| wire::Worker {
+                    group: "queue".into(),
+                    pid,
+                    name: "w".into(),
+                    state: "sleeping".into(),
+                    ..Default::default()
+                })
+                .collect();
+            let fs = system(s).filesystems[0].clone();
+            system(s).filesystems = vec![fs; MAX_FILESYSTEMS + 10];
+        })
+        .expect("a host with too many workers and filesystems is still stored");
+        let sample = &samples[0];
+        assert_eq!(sample.workers.len(), MAX_WORKERS_PER_SAMPLE);
+        assert_eq!(sample.system.filesystems.len(), MAX_FILESYSTEMS);
+        assert_eq!(sample.system.cpu_percent, 12.5);
+    }
+
+    #[test]
     fn checks_hello() {
         let good = wire::Hello {
             host_id: "web-1".into(),
@@ -727,6 +788,7 @@ mod tests {
         let empty = wire::Batch {
             seq: 1,
             samples: vec![],
+            ..Default::default()
         };
         let host = declaring(&["queue"]);
         assert_eq!(
@@ -736,6 +798,7 @@ mod tests {
         let huge = wire::Batch {
             seq: 1,
             samples: vec![good_sample(); MAX_SAMPLES_PER_BATCH + 1],
+            ..Default::default()
         };
         assert_eq!(
             batch(huge, &host, NOW).expect_err("huge").field,

@@ -286,15 +286,21 @@ impl IngestService {
                     return;
                 }
             };
+            let mut batch = batch;
             let seq = batch.seq;
+            let backfill = batch.backfill;
+            let dropped = std::mem::take(&mut batch.dropped);
             // Heard now, however long storing and evaluating take.
             let received = now_ms();
             let arrived = std::time::Instant::now();
             self.alerts.heard(&host.host_id, received);
             let sent = batch.samples.len();
             self.telemetry.received(sent);
-            let samples = match convert::batch(batch, &host, received) {
-                Ok(samples) => samples,
+            let converted = convert::batch(batch, &host, received).and_then(|samples| {
+                Ok((samples, convert::dropped(&host.host_id, dropped, received)?))
+            });
+            let (samples, gaps) = match converted {
+                Ok(converted) => converted,
                 Err(e) => {
                     self.telemetry.refused(Refusal::Invalid, sent);
                     tracing::warn!(host = %host.host_id, ?peer, seq, error = %e, "batch refused");
@@ -306,7 +312,14 @@ impl IngestService {
                     return;
                 }
             };
-            match self.writer.write(host.host_id.clone(), samples).await {
+            let written = match self.writer.write(host.host_id.clone(), samples).await {
+                Ok(stored) => self
+                    .record_gaps(&host.host_id, &gaps)
+                    .await
+                    .map(|()| stored),
+                Err(e) => Err(e),
+            };
+            match written {
                 Ok(stored) => {
                     let new = stored.iter().filter(|(_, n)| *n).count();
                     self.telemetry.stored(new, stored.len() - new);
@@ -318,7 +331,11 @@ impl IngestService {
                         if is_new {
                             let sample = Arc::new(sample);
                             self.latest.committed(&host.host_id, sample.clone());
-                            self.alerts.observe(host.clone(), sample.clone());
+                            // Backfill (resent after a reconnect) is history,
+                            // not news: stored, never evaluated as live.
+                            if !backfill {
+                                self.alerts.observe(host.clone(), sample.clone());
+                            }
                             self.hub.publish(HubEvent::Sample {
                                 host_id: host.host_id.clone(),
                                 sample,
@@ -345,6 +362,34 @@ impl IngestService {
                 }
             }
         }
+    }
+}
+
+impl IngestService {
+    /// Logs and keeps the ranges an agent reported it dropped, before the
+    /// batch that carried them is acknowledged (the agent forgets them then).
+    async fn record_gaps(
+        &self,
+        host_id: &str,
+        gaps: &[crate::store::Gap],
+    ) -> crate::store::Result<()> {
+        use crate::store::GapStore;
+        if gaps.is_empty() {
+            return Ok(());
+        }
+        let new = self.store.insert_gaps(gaps).await?;
+        if new > 0 {
+            for gap in gaps {
+                tracing::warn!(
+                    host = %host_id,
+                    from_ms = gap.from_ms,
+                    to_ms = gap.to_ms,
+                    samples = gap.samples,
+                    "the agent dropped samples (its spool was full); a gap in this host's history"
+                );
+            }
+        }
+        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`sessions`] — [`SessionStore`]: dashboard sessions.
 //! - [`api_tokens`] — [`ApiTokenStore`]: API tokens for scripts.
 //! - [`alerts`] — [`AlertStore`]: alert history and silences.
+//! - [`gaps`] — [`GapStore`]: time ranges agents reported they dropped.
 //! - [`writer`] — one task that owns writing and folds the batches of every
 //!   connected agent into shared transactions, answering each caller once
 //!   its batch is committed.
@@ -34,6 +35,7 @@ pub mod api_tokens;
 pub mod chunk;
 pub mod codec;
 pub mod config;
+pub mod gaps;
 pub mod history;
 pub mod latest;
 pub mod raw;
@@ -52,6 +54,7 @@ use crate::model::Filesystem;
 pub use agent_tokens::AgentTokenStore;
 pub use alerts::AlertStore;
 pub use api_tokens::ApiTokenStore;
+pub use gaps::{Gap, GapStore};
 pub use latest::{HostState, Latest};
 pub use rollup::{Retention, Tier};
 pub use samples::{

@@ -69,6 +69,7 @@ async fn main() -> Result<()> {
         let batch = wire::Batch {
             seq: 1,
             samples: vec![sample(now_ms(), 5.0)],
+            ..Default::default()
         };
         let sent = Instant::now();
         stream.send(batch).await?;

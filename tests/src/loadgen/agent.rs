@@ -224,6 +224,7 @@ pub async fn stream(
         let batch = wire::Batch {
             seq,
             samples: vec![host.sample(ts)],
+            ..Default::default()
         };
         let now = Instant::now();
         pending

@@ -73,6 +73,9 @@ pub async fn backfill(host: &mut SimHost, run: &Run, span: Duration) -> Result<B
             let batch = wire::Batch {
                 seq,
                 samples: std::mem::take(&mut pending),
+                // What a reconnecting agent's spool sends: stored, not alerted on.
+                backfill: true,
+                ..Default::default()
             };
             size = 0;
             tx.send(wire::AgentMessage {

@@ -305,6 +305,7 @@ impl SimHost {
                 net_tx_bytes_per_sec: net_tx,
                 uptime_secs: self.uptime_secs as u64,
                 process_count: processes,
+                filesystems_omitted: 0,
             }),
             workers,
             groups,
@@ -357,6 +358,7 @@ mod tests {
             let batch = wire::Batch {
                 seq: 1,
                 samples: run(&mut host, 300),
+                ..Default::default()
             };
             convert::batch(batch, &info, T0 + 300_000).expect("valid samples");
         }

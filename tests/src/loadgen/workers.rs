@@ -359,6 +359,7 @@ impl WorkerPool {
                 min_alive: group.min_alive,
                 alive,
                 restarts: group.restarts,
+                omitted: 0,
             });
         }
         (workers, statuses)

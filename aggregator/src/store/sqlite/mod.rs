@@ -15,6 +15,7 @@
 mod agent_tokens;
 mod alerts;
 mod api_tokens;
+mod gaps;
 pub mod inspect;
 mod legacy;
 mod probe;

@@ -1,0 +1,51 @@
+//! `GET /api/gaps`: the time ranges agents reported they dropped (their
+//! spool overflowed during an outage), so a hole in a chart has a reason.
+//!
+//! `host` picks one host (all hosts without it); `from` and `to` take the
+//! same forms as the history query and default to the last 24 hours. A gap
+//! is listed when it overlaps the window.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::params::parse_time;
+use crate::model::now_ms;
+use crate::store::{Gap, GapStore};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GapParams {
+    pub host: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<GapParams>, QueryRejection>,
+) -> ApiResult<Json<Vec<Gap>>> {
+    let Query(params) = query?;
+    let now = now_ms();
+    let to = match &params.to {
+        Some(v) => parse_time("to", v, now)?,
+        None => now,
+    };
+    let from = match &params.from {
+        Some(v) => parse_time("from", v, now)?,
+        None => to.saturating_sub(86_400_000),
+    };
+    if from > to {
+        return Err(ApiError::bad_param("from", "must not be after `to`"));
+    }
+    if let Some(host) = &params.host {
+        crate::ingest::convert::check_id("host", host, 128)
+            .map_err(|e| ApiError::bad_param("host", e.reason))?;
+    }
+    Ok(Json(
+        state.store.gaps(params.host.as_deref(), from, to).await?,
+    ))
+}
