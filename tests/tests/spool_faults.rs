@@ -82,7 +82,7 @@ async fn wait_delivered(
 ) -> Result<Vec<i64>> {
     let pool = agg.db().await?;
     let stamps = wait_for(
-        "every spooled sample stored and acknowledged",
+        "every spooled sample stored and acknowledged, and a newer one",
         WAIT,
         || async {
             let stored: Vec<i64> = stored_samples(&pool, host)
@@ -94,7 +94,11 @@ async fn wait_delivered(
             let have: HashSet<i64> = stored.iter().copied().collect();
             let spool_empty = fleetwatch_agent::spool::segment_files(&state.join("spool"))
                 .is_ok_and(|f| f.is_empty());
-            (spool_empty && expected.iter().all(|t| have.contains(t))).then_some(stored)
+            // And a sample taken since: the backlog may well be sent before
+            // the agent's first new sample is due.
+            let newest = expected.iter().max();
+            let live = stored.iter().any(|t| Some(t) > newest);
+            (spool_empty && live && expected.iter().all(|t| have.contains(t))).then_some(stored)
         },
     )
     .await?;

@@ -12,18 +12,29 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::openapi::ErrorBody;
 use super::params::parse_time;
 use crate::model::now_ms;
 use crate::store::{Gap, GapStore};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct GapParams {
     pub host: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/gaps", tag = "hosts",
+    params(GapParams),
+    responses(
+        (status = 200, description = "Ranges of samples agents dropped, overlapping the window", body = [Gap]),
+        (status = 400, description = "A malformed parameter, named in the message", body = ErrorBody),
+        (status = 401, description = "Reads need a login: no valid session or API token", body = ErrorBody),
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<GapParams>, QueryRejection>,

@@ -109,6 +109,7 @@ pub enum ThresholdDoc {
         super::metrics::history,
         super::workers::status,
         super::alerts::list,
+        super::gaps::list,
         super::alerts::rules,
         super::alerts::list_silences,
         super::alerts::create_silence,

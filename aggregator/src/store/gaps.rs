@@ -10,7 +10,7 @@ use crate::model::TimestampMs;
 
 /// Samples of one host from `from_ms` to `to_ms` (inclusive) that its
 /// agent dropped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Gap {
     pub host_id: String,
     pub from_ms: TimestampMs,

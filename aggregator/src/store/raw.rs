@@ -114,6 +114,17 @@ pub struct Plan {
     pub stored: Vec<Vec<bool>>,
 }
 
+impl Plan {
+    /// Whether the flush writes nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.entities.is_empty()
+            && self.journal.is_none()
+            && self.chunks.is_empty()
+            && self.rollups.is_empty()
+            && self.marks.is_empty()
+    }
+}
+
 /// What the caller must look up before planning: per host key, the range
 /// of late timestamps to check against the stored chunks.
 pub type LateRanges = HashMap<i64, (TimestampMs, TimestampMs)>;

@@ -156,16 +156,23 @@ impl SqliteStore {
                 .raw()
                 .plan(&refs, &stored, now)
                 .map_err(StoreError::from)?;
+            if plan.is_empty() {
+                // Nothing to write (upkeep while idle): no transaction, and
+                // nothing learnt about whether the database takes writes.
+                return Ok::<_, StoreError>((plan.stored, false));
+            }
             let encoded = encode_chunks(&plan).await?;
             let mut tx = conn.begin().await?;
             write_plan(&mut tx, &plan, encoded).await?;
             tx.commit().await?;
-            Ok::<_, StoreError>(plan.stored)
+            Ok((plan.stored, true))
         }
         .await;
         match result {
-            Ok(stored) => {
-                self.note_flush(Ok(()));
+            Ok((stored, wrote)) => {
+                if wrote {
+                    self.note_flush(Ok(()));
+                }
                 if self.wal_bytes() > WAL_LIMIT_BYTES {
                     truncate_wal(&mut conn).await;
                 }
