@@ -160,6 +160,12 @@ async fn a_full_disk_stops_ingest_and_it_resumes_by_itself() -> Result<()> {
         },
     )
     .await?;
+    // For an orchestrator: alive (a restart would not free the disk), not ready.
+    let (live, _) = agg.get("/health/live").await?;
+    assert_eq!(live, 200);
+    let (ready, body) = agg.get("/health/ready").await?;
+    assert_eq!(ready, 503, "{body}");
+    assert_eq!(body["database"], "failing");
     let reason = health["database_error"]
         .as_str()
         .unwrap_or_default()
@@ -203,6 +209,7 @@ async fn a_full_disk_stops_ingest_and_it_resumes_by_itself() -> Result<()> {
         },
     )
     .await?;
+    assert_eq!(agg.get_ok("/health/ready").await?["database"], "ok");
 
     // A resend of everything changes nothing (idempotent) ...
     let mut again = RawStream::hello(&agg, HOST).await?;

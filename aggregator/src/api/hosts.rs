@@ -1,4 +1,5 @@
-//! `/health` and `/api/hosts`.
+//! `/health` (with `/health/live` and `/health/ready` for orchestrators)
+//! and `/api/hosts`.
 
 use crate::store::SampleStore;
 use axum::Json;
@@ -9,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiResult;
-use super::openapi::{ErrorBody, HealthBody};
+use super::openapi::{ErrorBody, HealthBody, LiveBody};
 use crate::store::HostRecord;
 
 /// `database` is `"ok"` only when a real write just committed; otherwise
@@ -17,10 +18,23 @@ use crate::store::HostRecord;
 #[utoipa::path(get, path = "/health", tag = "health",
     responses(
         (status = 200, description = "The aggregator and its database answer", body = HealthBody),
-        (status = 503, description = "The database does not answer", body = HealthBody),
+        (status = 503, description = "The database cannot take a write", body = HealthBody),
     ),
 )]
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub async fn health(state: State<AppState>) -> (StatusCode, Json<Value>) {
+    ready(state).await
+}
+
+/// Readiness for a load balancer or an orchestrator: the same as
+/// `/health`, 503 while the database cannot take a write (route agents and
+/// people elsewhere meanwhile).
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses(
+        (status = 200, description = "Ready: the database takes writes", body = HealthBody),
+        (status = 503, description = "Not ready: the database cannot take a write", body = HealthBody),
+    ),
+)]
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let probe = state.store.probe_write().await;
     let mut body = json!({
         "status": if probe.is_ok() { "ok" } else { "degraded" },
@@ -36,6 +50,20 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             (StatusCode::SERVICE_UNAVAILABLE, Json(body))
         }
     }
+}
+
+/// Liveness: the process answers HTTP. Never looks at the database, so a
+/// full disk makes the aggregator unready, not dead (a restart would not
+/// free the disk).
+#[utoipa::path(get, path = "/health/live", tag = "health",
+    responses((status = 200, description = "The aggregator answers", body = LiveBody)),
+)]
+pub async fn live(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_secs": state.started.elapsed().as_secs(),
+    }))
 }
 
 /// A host with whether its agent is connected now.

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use super::openapi::{ErrorBody, Me, NotSignedIn, SignedIn};
+use super::openapi::{ErrorBody, Me, SignedIn};
 use crate::auth::http::{Authenticated, Peer, session_secret};
 use crate::auth::{sessions, users};
 
@@ -101,8 +101,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
 /// anything. 401 (with `read_requires_login`) when nobody is.
 #[utoipa::path(get, path = "/api/me", tag = "sessions",
     responses(
-        (status = 200, description = "Who is signed in", body = Me),
-        (status = 401, description = "Nobody is signed in", body = NotSignedIn),
+        (status = 200, description = "Who is signed in; `user` is null when nobody is", body = Me),
     ),
     security((), ("bearer" = []), ("session" = [])),
 )]

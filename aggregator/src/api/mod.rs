@@ -129,6 +129,8 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/{*path}", get(dashboard::assets))
         .route("/ws", get(ws::handler))
         .route("/health", get(hosts::health))
+        .route("/health/live", get(hosts::live))
+        .route("/health/ready", get(hosts::ready))
         .route("/metrics", get(prometheus::metrics))
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api/hosts", get(hosts::list))

@@ -27,15 +27,27 @@ pub struct ErrorBody {
     pub status: u16,
 }
 
-/// `GET /health`.
+/// `GET /health` and `GET /health/ready`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthBody {
-    /// `ok`, or `degraded` when the database does not answer.
+    /// `ok`, or `degraded` when the database cannot take a write.
     pub status: String,
     pub version: String,
-    /// `ok` or `unreachable`.
+    /// `ok` or `failing`.
     pub database: String,
+    /// Why the database is failing (absent when it is not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_error: Option<String>,
     pub agents_connected: u64,
+    pub uptime_secs: u64,
+}
+
+/// `GET /health/live`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveBody {
+    /// Always `ok`: the process answers.
+    pub status: String,
+    pub version: String,
     pub uptime_secs: u64,
 }
 
@@ -46,21 +58,15 @@ pub struct SignedIn {
     pub role: Role,
 }
 
-/// `GET /api/me` when someone is signed in.
+/// `GET /api/me`: who is signed in; `user` is null when nobody is.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
-    pub user: String,
-    pub role: Role,
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
     /// `session` (cookie) or `api_token` (bearer).
-    pub via: String,
-    pub read_requires_login: bool,
-}
-
-/// `GET /api/me` when nobody is.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NotSignedIn {
-    pub error: String,
-    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     pub read_requires_login: bool,
 }
 
@@ -103,6 +109,8 @@ pub enum ThresholdDoc {
     ),
     paths(
         super::hosts::health,
+        super::hosts::live,
+        super::hosts::ready,
         super::prometheus::metrics,
         super::hosts::list,
         super::metrics::current,
@@ -126,7 +134,7 @@ pub enum ThresholdDoc {
         openapi_json,
     ),
     components(schemas(
-        ErrorBody, HealthBody, SignedIn, Me, NotSignedIn, RuleDoc, HostInfo, WorkerGroup,
+        ErrorBody, HealthBody, LiveBody, SignedIn, Me, RuleDoc, HostInfo, WorkerGroup,
         SystemMetrics, Filesystem, Worker, GroupStatus, Severity, AlertState, Silence, Role,
         AgentToken,
     )),

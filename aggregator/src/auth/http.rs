@@ -9,7 +9,7 @@
 //!   anonymous, 403 read role), whatever the read policy, except
 //!   `POST /api/login` and `POST /api/logout`;
 //! - when reads need a login, everything but the page itself (`/`,
-//!   `/assets/*`), `/health`, `/api/login`, `/api/logout` and `/api/me`
+//!   `/assets/*`), `/health` (and `/health/live`, `/health/ready`), `/api/login`, `/api/logout` and `/api/me`
 //!   needs a session or token — routes added later are covered too;
 //! - a write without a bearer token (so one a browser may send with its
 //!   cookie) and the `/ws` upgrade are refused when their `Origin` is not
@@ -205,7 +205,12 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
 fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/" | "/health" | "/api/login" | "/api/logout" | "/api/me"
+        "/" | "/health"
+            | "/health/live"
+            | "/health/ready"
+            | "/api/login"
+            | "/api/logout"
+            | "/api/me"
     ) || path.starts_with("/assets/")
 }
 
