@@ -47,7 +47,13 @@ impl AggregatorProcess {
             port => port,
         };
         let token = fleetwatch_aggregator::auth::secret::generate("fwa_")?;
+        // Every simulated agent connects from 127.0.0.1: lift the cap on
+        // connections per address that protects a real aggregator.
+        let config = dir.path().join("aggregator.toml");
+        std::fs::write(&config, "[limits]\nconnections_per_address = 100000\n")?;
         let child = Command::new(bin)
+            .arg("--config")
+            .arg(&config)
             .args(["--grpc-listen", &format!("127.0.0.1:{grpc}")])
             .args(["--http-listen", &format!("127.0.0.1:{http}")])
             .arg("--db")
