@@ -2,8 +2,8 @@
 //! are new, which chunk each goes into, and what one flush must write.
 //!
 //! Each host has one *open chunk*: a window of `CHUNK_SAMPLES` intervals
-//! (aligned to whole minutes, staggered per host so that hosts do not all
-//! close their chunks in the same second). New samples join it in memory
+//! (staggered per host by whole seconds, so that hosts do not all close
+//! their chunks in the same flush). New samples join it in memory
 //! and are made durable by the flush's *journal* row (one row per flush for
 //! all hosts, not one per sample). When a sample falls past the window, or
 //! the window has been quiet for a while, the chunk is *closed*: written as
@@ -34,15 +34,19 @@ const MAX_SPAN: i64 = 60 * MINUTE;
 const JOURNAL_VERSION: u64 = 1;
 
 /// Width of a host's chunk windows: `CHUNK_SAMPLES` intervals, in whole
-/// minutes, so that minute buckets never straddle two open chunks.
+/// minutes.
 pub fn span_ms(interval_ms: u32) -> i64 {
     let span = i64::from(interval_ms.max(100)) * CHUNK_SAMPLES;
     (span.clamp(MIN_SPAN, MAX_SPAN) / MINUTE) * MINUTE
 }
 
-/// Start of the window of a host (by its key `hk`) that holds `ts`.
+/// Start of the window of a host (by its key `hk`) that holds `ts`. Each
+/// host's windows are offset by a whole number of seconds of its own, so
+/// that a fleet started together does not close all its chunks in the same
+/// flush (a minute bucket then spans two chunks; its rollup row is merged,
+/// exactly, when the second one closes).
 pub fn window_start(hk: i64, span: i64, ts: TimestampMs) -> TimestampMs {
-    let offset = (hk.wrapping_mul(7) % (span / MINUTE)).abs() * MINUTE;
+    let offset = (hk.wrapping_mul(7919) % (span / 1000)).abs() * 1000;
     (ts - offset).div_euclid(span) * span + offset
 }
 
@@ -480,15 +484,20 @@ mod tests {
     }
 
     #[test]
-    fn windows_are_whole_minutes_and_staggered() {
+    fn windows_are_staggered_by_whole_seconds() {
         assert_eq!(span_ms(1000), 120_000);
         assert_eq!(span_ms(5000), 600_000);
         assert_eq!(span_ms(100), 60_000);
         assert_eq!(span_ms(3_600_000), 3_600_000);
         let a = window_start(1, 120_000, 1_000_000_000);
         let b = window_start(2, 120_000, 1_000_000_000);
-        assert_eq!(a % 60_000, 0);
+        assert_eq!(a % 1000, 0);
         assert_ne!(a, b);
+        // A thousand hosts spread over (nearly) every second of the window.
+        let phases: std::collections::HashSet<i64> = (1..=1000)
+            .map(|hk| window_start(hk, 120_000, 0).rem_euclid(120_000))
+            .collect();
+        assert!(phases.len() >= 100, "{}", phases.len());
         for hk in 0..10 {
             let s = window_start(hk, 600_000, 1_000_123_456);
             assert!(s <= 1_000_123_456 && 1_000_123_456 < s + 600_000);
