@@ -421,12 +421,13 @@ async fn through_a_faulty_proxy(host: &str, fault: u8) -> Result<()> {
         .map(|s| s.timestamp_ms)
         .collect();
     // What the last seconds' acks did not confirm is still in the spool,
-    // for the next run: kept, not lost, and not also stored.
-    let left = spooled(&state);
-    ensure!(
-        !left.iter().any(|t| stamps.contains(t)),
-        "{left:?} both stored and spooled"
-    );
+    // for the next run: kept, not lost. A sample may be both stored and
+    // spooled (committed, its ack still on the wire when the agent
+    // stopped): the resend is stored once, as idempotence makes sure.
+    let left: Vec<i64> = spooled(&state)
+        .into_iter()
+        .filter(|t| !stamps.contains(t))
+        .collect();
     stamps.extend(left);
     check_series(&stamps, &[])?;
     pool.close().await;
