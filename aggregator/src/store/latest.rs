@@ -268,7 +268,7 @@ mod tests {
             device: format!("/dev/{}", mount.len()),
             total_bytes: 100,
             available_bytes: available,
-            used_bytes: (100) - (available),
+            used_bytes: 100 - available,
         }
     }
 

@@ -241,7 +241,7 @@ mod tests {
                     device: "/dev/sda1".into(),
                     total_bytes: 100,
                     available_bytes: 40,
-                    used_bytes: (100) - (40),
+                    used_bytes: 60,
                 }],
                 disk_read_bytes_per_sec: 1.0,
                 disk_write_bytes_per_sec: 2.0,
