@@ -7,14 +7,19 @@
 //! exponential backoff and resends every batch still unacknowledged: live
 //! samples first, the backlog after them at most `backfill_rate` samples a
 //! second, so a fleet reconnecting at once does not flatten the aggregator.
+//!
+//! A batch the aggregator refuses (named by its seq, or, when it could not
+//! be decoded at all, by its ordinal on the stream) is dropped and logged
+//! rather than resent forever.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use fleetwatch_proto::{
-    AUTHORIZATION_METADATA, AgentMessage, Hello, IngestClient, REJECTED_SEQ_METADATA, Sample,
-    agent_message, aggregator_message,
+    AUTHORIZATION_METADATA, AgentMessage, Hello, IngestClient, REJECTED_INDEX_METADATA,
+    REJECTED_SEQ_METADATA, Sample, agent_message, aggregator_message,
 };
 use rand::Rng;
 use tokio::sync::mpsc;
@@ -65,6 +70,43 @@ pub enum ShipperError {
     Endpoint(#[from] tonic::transport::Error),
     #[error("the agent token cannot be sent in gRPC metadata")]
     Token,
+}
+
+/// The batches sent on the current stream and not yet acknowledged, oldest
+/// first, with their ordinal on the stream (1 for the first after `Hello`):
+/// what an aggregator that could not decode message N refers to. The
+/// aggregator handles a stream's batches in order and acknowledges each
+/// before it reads the next, so an ack also settles everything sent before it.
+#[derive(Debug, Default)]
+struct InFlight {
+    /// Batches sent on this stream so far.
+    sent: u64,
+    /// The ordinal of `seqs[0]`.
+    first: u64,
+    seqs: VecDeque<u64>,
+}
+
+impl InFlight {
+    fn sent(&mut self, seq: u64) {
+        self.sent += 1;
+        if self.seqs.is_empty() {
+            self.first = self.sent;
+        }
+        self.seqs.push_back(seq);
+    }
+
+    fn acked(&mut self, seq: u64) {
+        if let Some(i) = self.seqs.iter().position(|s| *s == seq) {
+            self.seqs.drain(..=i);
+            self.first += i as u64 + 1;
+        }
+    }
+
+    /// The seq of the batch sent as message `ordinal` on this stream.
+    fn seq_at(&self, ordinal: u64) -> Option<u64> {
+        let i = usize::try_from(ordinal.checked_sub(self.first)?).ok()?;
+        self.seqs.get(i).copied()
+    }
 }
 
 /// Why a connection ended.
@@ -217,7 +259,7 @@ impl Shipper {
                 Some(sample) = self.samples.recv() => self.spool.push(sample, now_ms()),
                 result = &mut call => match result {
                     Ok(response) => break response.into_inner(),
-                    Err(status) => return self.refused(status),
+                    Err(status) => return self.refused(status, &InFlight::default()),
                 },
             }
         };
@@ -226,6 +268,7 @@ impl Shipper {
         self.backfill_at = Instant::now();
 
         let mut draining: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+        let mut in_flight = InFlight::default();
         loop {
             if draining.is_some() && self.spool.is_empty() {
                 return Ended::Shutdown;
@@ -250,6 +293,7 @@ impl Shipper {
                                 let pause = Duration::from_secs_f64(batch.samples.len() as f64 / f64::from(self.backfill_rate));
                                 self.backfill_at = Instant::now() + pause;
                             }
+                            in_flight.sent(batch.seq);
                             permit.send(AgentMessage { msg: Some(agent_message::Msg::Batch(batch)) });
                         }
                     }
@@ -259,6 +303,7 @@ impl Shipper {
                 message = inbound.message() => match message {
                     Ok(Some(msg)) => match msg.msg {
                         Some(aggregator_message::Msg::Ack(ack)) => {
+                            in_flight.acked(ack.seq);
                             if self.spool.ack(ack.seq) {
                                 backoff.reset();
                             }
@@ -266,20 +311,16 @@ impl Shipper {
                         None => tracing::debug!("ignoring an empty or unknown message from the aggregator"),
                     },
                     Ok(None) => return Ended::Failed("aggregator closed the stream".to_owned()),
-                    Err(status) => return self.refused(status),
+                    Err(status) => return self.refused(status, &in_flight),
                 },
             }
         }
     }
 
     /// Handles an error status; a batch refused as invalid is dropped.
-    fn refused(&mut self, status: tonic::Status) -> Ended {
+    fn refused(&mut self, status: tonic::Status, in_flight: &InFlight) -> Ended {
         if status.code() == tonic::Code::InvalidArgument
-            && let Some(seq) = status
-                .metadata()
-                .get(REJECTED_SEQ_METADATA)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
+            && let Some(seq) = rejected_seq(&status, in_flight)
             && let Some(samples) = self.spool.reject(seq)
         {
             tracing::error!(
@@ -321,6 +362,19 @@ impl Shipper {
     }
 }
 
+/// The seq of the batch an `INVALID_ARGUMENT` status refuses: named, or
+/// given by its ordinal on the stream when the aggregator could not decode it.
+fn rejected_seq(status: &tonic::Status, in_flight: &InFlight) -> Option<u64> {
+    let number = |key: &str| {
+        status
+            .metadata()
+            .get(key)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    number(REJECTED_SEQ_METADATA).or_else(|| in_flight.seq_at(number(REJECTED_INDEX_METADATA)?))
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -347,6 +401,37 @@ pub fn source_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_undecodable_message_is_mapped_back_to_the_batch_sent_there() {
+        let mut in_flight = InFlight::default();
+        for seq in [10, 11, 12, 13] {
+            in_flight.sent(seq);
+        }
+        in_flight.acked(11); // settles 10 and 11
+        assert_eq!(in_flight.seq_at(3), Some(12));
+        assert_eq!(in_flight.seq_at(4), Some(13));
+        assert_eq!(in_flight.seq_at(2), None, "already acknowledged");
+        assert_eq!(in_flight.seq_at(5), None, "never sent");
+        in_flight.acked(13);
+        in_flight.sent(14);
+        assert_eq!(in_flight.seq_at(5), Some(14));
+
+        let mut status = tonic::Status::invalid_argument("message 5 cannot be decoded");
+        status
+            .metadata_mut()
+            .insert(REJECTED_INDEX_METADATA, "5".parse().unwrap());
+        assert_eq!(rejected_seq(&status, &in_flight), Some(14));
+        let mut named = tonic::Status::invalid_argument("batch 12: bad");
+        named
+            .metadata_mut()
+            .insert(REJECTED_SEQ_METADATA, "12".parse().unwrap());
+        assert_eq!(rejected_seq(&named, &in_flight), Some(12));
+        assert_eq!(
+            rejected_seq(&tonic::Status::invalid_argument("?"), &in_flight),
+            None
+        );
+    }
 
     #[test]
     fn backoff_grows_with_jitter_and_resets() {

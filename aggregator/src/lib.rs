@@ -190,7 +190,14 @@ pub async fn run(
         })?;
     let hub = hub::Hub::new();
     let connected = ingest::Connected::default();
-    let gate = auth::gate::AgentGate::new(std::sync::Arc::new(store.clone()), connected.clone());
+    let gate = auth::gate::AgentGate::new(
+        std::sync::Arc::new(store.clone()),
+        connected.clone(),
+        auth::quota::TokenQuota::new(
+            config.limits.hosts_per_token,
+            config.limits.bytes_per_second_per_token,
+        ),
+    );
     let telemetry = telemetry::Telemetry::new(Some(config.db.clone()));
     let writer = store::Writer::spawn(std::sync::Arc::new(store.clone()), telemetry.clone());
     let tasks = TaskTracker::new();

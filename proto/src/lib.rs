@@ -20,5 +20,11 @@ pub use v1::{
 /// aggregator refused, so the agent drops that batch instead of resending it.
 pub const REJECTED_SEQ_METADATA: &str = "fleetwatch-rejected-seq";
 
+/// gRPC metadata key on an `INVALID_ARGUMENT` status for a message the
+/// aggregator could not decode (so it has no seq to name): the message's
+/// ordinal among the batches sent on that stream, 1 for the first after
+/// `Hello`. The agent maps it back to the batch it sent there and drops it.
+pub const REJECTED_INDEX_METADATA: &str = "fleetwatch-rejected-index";
+
 /// gRPC metadata key carrying an agent's token (`authorization: Bearer ...`).
 pub const AUTHORIZATION_METADATA: &str = "authorization";

@@ -77,17 +77,19 @@ async fn hostile_samples_are_refused_and_store_nothing() -> Result<()> {
     }
     assert_invalid(&refused(&agg, "evil", s).await, "system.load1");
 
-    // A message over the size limit is refused by the transport.
+    // A message over the size limit is refused by its place on the stream
+    // (it has no seq the aggregator could read), so the agent drops it.
     let mut s = sample(now, 10.0);
     s.workers[0].cmdline = "B".repeat(9 << 20);
     let status = refused(&agg, "evil", s).await;
-    assert_ne!(status.code(), tonic::Code::Ok);
-    assert!(
-        matches!(
-            status.code(),
-            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted | tonic::Code::Internal
-        ),
-        "{status:?}"
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("too large"), "{status:?}");
+    assert_eq!(
+        status
+            .metadata()
+            .get(wire::REJECTED_INDEX_METADATA)
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
     );
 
     // Nothing of it was stored, and the aggregator still answers.
@@ -219,5 +221,160 @@ async fn inconsistent_samples_are_refused_and_never_current() -> Result<()> {
             .await?,
         8
     );
+    agg.stop().await
+}
+
+/// What an agent with a broken encoder could send: `AgentMessage` with its
+/// `batch` field (2) holding whatever bytes it is given.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawAgentMessage {
+    #[prost(message, optional, tag = "1")]
+    hello: Option<wire::Hello>,
+    #[prost(bytes = "vec", tag = "2")]
+    batch: Vec<u8>,
+}
+
+/// Issue 12, item 11: a message that cannot be decoded has no seq, so the
+/// refusal names its ordinal on the stream, which the agent maps back to the
+/// batch it sent (agent/src/shipper.rs, `InFlight`); the batches before it
+/// stay stored and the aggregator keeps serving.
+#[tokio::test]
+async fn an_undecodable_message_is_refused_by_its_place_on_the_stream() -> Result<()> {
+    use prost::Message;
+    use tokio_stream::wrappers::ReceiverStream;
+
+    let dir = tempfile::tempdir()?;
+    let agg = Aggregator::start(&dir.path().join("fw.db")).await?;
+    let channel = tonic::transport::Endpoint::from_shared(agg.grpc_url())?
+        .connect()
+        .await?;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let Some(wire::agent_message::Msg::Hello(hello)) = fleetwatch_tests::hello_msg("garbled").msg
+    else {
+        anyhow::bail!("hello_msg gives a Hello");
+    };
+    tx.send(RawAgentMessage {
+        hello: Some(hello),
+        batch: Vec::new(),
+    })
+    .await?;
+    let mut request = tonic::Request::new(ReceiverStream::new(rx));
+    request.metadata_mut().insert(
+        wire::AUTHORIZATION_METADATA,
+        format!("Bearer {}", agg.agent_token).parse()?,
+    );
+    let codec = tonic_prost::ProstCodec::<RawAgentMessage, wire::AggregatorMessage>::default();
+    let path =
+        tonic::codegen::http::uri::PathAndQuery::from_static("/fleetwatch.v1.Ingest/Connect");
+    let mut inbound = grpc.streaming(request, path, codec).await?.into_inner();
+
+    let now = now_ms();
+    let good = batch(1, vec![sample(now - 1000, 5.0)]).encode_to_vec();
+    tx.send(RawAgentMessage {
+        hello: None,
+        batch: good,
+    })
+    .await?;
+    let ack = tokio::time::timeout(std::time::Duration::from_secs(10), inbound.message()).await??;
+    assert!(
+        matches!(ack.and_then(|m| m.msg), Some(wire::aggregator_message::Msg::Ack(a)) if a.seq == 1)
+    );
+    // Field 1 of a Batch (seq, a varint) with a truncated varint.
+    tx.send(RawAgentMessage {
+        hello: None,
+        batch: vec![0x08, 0xff, 0xff],
+    })
+    .await?;
+    let status =
+        match tokio::time::timeout(std::time::Duration::from_secs(10), inbound.message()).await? {
+            Ok(reply) => anyhow::bail!("expected a refusal, got {reply:?}"),
+            Err(status) => status,
+        };
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("cannot be read"), "{status:?}");
+    assert_eq!(
+        status
+            .metadata()
+            .get(wire::REJECTED_INDEX_METADATA)
+            .and_then(|v| v.to_str().ok()),
+        Some("2"),
+        "the second batch on the stream is the refused one"
+    );
+
+    let pool = agg.db().await?;
+    assert_eq!(stored_counts(&pool, "garbled").await?, (1, 1));
+    pool.close().await;
+    assert_eq!(agg.get_ok("/health").await?["status"], "ok");
+    agg.stop().await
+}
+
+/// Issue 12, item 10: one agent token may own only so many host ids
+/// (`[limits] hosts_per_token`), and all its streams together are read no
+/// faster than `[limits] bytes_per_second_per_token`; a stream over that
+/// budget is slowed, and nothing it sends is lost.
+#[tokio::test]
+async fn an_agent_token_is_held_to_its_host_and_byte_quota() -> Result<()> {
+    use prost::Message;
+
+    let dir = tempfile::tempdir()?;
+    let config = fleetwatch_tests::aggregator_config(
+        "[limits]\nhosts_per_token = 2\nbytes_per_second_per_token = 20000\n",
+    )?;
+    let any = "127.0.0.1:0".parse()?;
+    let agg = Aggregator::start_with(&dir.path().join("fw.db"), any, any, config).await?;
+
+    let mut first = RawStream::hello(&agg, "quota-1").await?;
+    let second = RawStream::hello(&agg, "quota-2").await?;
+    let status = match RawStream::hello(&agg, "quota-3").await {
+        Ok(mut stream) => match stream.send(batch(1, vec![sample(now_ms(), 1.0)])).await {
+            Ok(seq) => anyhow::bail!("a third host was let in: batch {seq} acked"),
+            Err(status) => status,
+        },
+        Err(status) => status,
+    };
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("hosts_per_token"), "{status:?}");
+    drop(second);
+    // A host the token owns is not a new one: it reconnects.
+    let mut again = RawStream::hello(&agg, "quota-2").await?;
+    assert_eq!(again.send(batch(1, vec![sample(now_ms(), 1.0)])).await?, 1);
+    drop(again);
+
+    // 60 samples in 6 batches: about three times the one-second burst.
+    let start_ms = now_ms() - 120_000;
+    let batches: Vec<wire::Batch> = (0..6u64)
+        .map(|b| {
+            let samples = (0..10)
+                .map(|i| {
+                    let mut s = sample(start_ms + (b as i64 * 10 + i) * 1000, 5.0);
+                    s.workers[0].cmdline = format!("worker --queue default {}", "x".repeat(1500));
+                    s
+                })
+                .collect();
+            batch(b + 1, samples)
+        })
+        .collect();
+    let total: usize = batches.iter().map(|b| b.encoded_len()).sum();
+    assert!(total > 60_000, "{total} bytes");
+    let started = std::time::Instant::now();
+    for b in batches {
+        let seq = b.seq;
+        assert_eq!(first.send(b).await?, seq);
+    }
+    // Whatever the machine's speed, the budget sets a floor: everything
+    // but the one-second burst at 20,000 B/s.
+    let floor = total as f64 / 20_000.0 - 1.0 - 0.05;
+    let took = started.elapsed().as_secs_f64();
+    assert!(
+        took >= floor,
+        "{total} bytes took {took:.2} s, under the {floor:.2} s the budget allows"
+    );
+
+    let pool = agg.db().await?;
+    assert_eq!(stored_counts(&pool, "quota-1").await?, (60, 60));
+    pool.close().await;
+    drop(first);
     agg.stop().await
 }

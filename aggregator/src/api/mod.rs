@@ -103,7 +103,11 @@ impl AppState {
         .unwrap();
         let connected = Connected::default();
         Self {
-            gate: AgentGate::new(std::sync::Arc::new(store.clone()), connected.clone()),
+            gate: AgentGate::new(
+                std::sync::Arc::new(store.clone()),
+                connected.clone(),
+                crate::auth::quota::TokenQuota::new(10, 1 << 20),
+            ),
             latest: Latest::load(&store).await.unwrap(),
             store,
             connected,

@@ -87,7 +87,7 @@ pub async fn create(
     }
     let mut new = insert(store, name, host_id, now).await?;
     if let Some(host_id) = host_id
-        && let Claim::OwnedBy(owner) = store.claim_host(host_id, new.token.id, now).await?
+        && let Claim::OwnedBy(owner) = store.claim_host(host_id, new.token.id, now, None).await?
     {
         new.host_owned_by = Some(owner);
     }
@@ -282,7 +282,7 @@ mod tests {
         let bound = create(&store, "db-1", Some("db-1"), 2).await.unwrap();
         assert_eq!(bound.host_owned_by, None);
         assert_eq!(
-            store.claim_host("db-1", any.id, 3).await.unwrap(),
+            store.claim_host("db-1", any.id, 3, None).await.unwrap(),
             Claim::OwnedBy("db-1".into())
         );
         // Made for a host another token owns: it says so, and owns nothing.
@@ -296,14 +296,23 @@ mod tests {
         let store = SqliteStore::in_memory().await.unwrap();
         let a = create(&store, "a", None, 1).await.unwrap().token;
         let b = create(&store, "b", None, 1).await.unwrap().token;
-        assert_eq!(store.claim_host("h", a.id, 2).await.unwrap(), Claim::Owned);
-        assert_eq!(store.claim_host("h", a.id, 3).await.unwrap(), Claim::Owned);
         assert_eq!(
-            store.claim_host("h", b.id, 4).await.unwrap(),
+            store.claim_host("h", a.id, 2, None).await.unwrap(),
+            Claim::Owned
+        );
+        assert_eq!(
+            store.claim_host("h", a.id, 3, None).await.unwrap(),
+            Claim::Owned
+        );
+        assert_eq!(
+            store.claim_host("h", b.id, 4, None).await.unwrap(),
             Claim::OwnedBy("a".into())
         );
         reassign_host(&store, "h", "b", 5).await.unwrap();
-        assert_eq!(store.claim_host("h", b.id, 6).await.unwrap(), Claim::Owned);
+        assert_eq!(
+            store.claim_host("h", b.id, 6, None).await.unwrap(),
+            Claim::Owned
+        );
         let owners = store.host_owners().await.unwrap();
         assert_eq!(owners.len(), 1);
         assert_eq!(owners[0].token, "b");

@@ -7,6 +7,9 @@
 //! gets in from such an address, so that one broken agent behind a NAT does
 //! not lock out the healthy ones beside it.
 //!
+//! The gate also holds each token to its [`TokenQuota`]: the host ids it
+//! may own and the bytes per second its streams may send.
+//!
 //! The gate also watches the open streams ([`Connected`] knows which token
 //! each came in with), so that revoking a token or reassigning a host
 //! closes the stream within [`RECHECK`], whether the change came through
@@ -25,6 +28,7 @@ use tonic::metadata::MetadataMap;
 
 use super::agents::{self, AgentToken, Claim};
 use super::limit::FailureLimiter;
+use super::quota::TokenQuota;
 use super::rate_limit::network;
 use crate::ingest::Connected;
 use crate::model::now_ms;
@@ -43,10 +47,11 @@ pub struct AgentGate {
     store: Arc<dyn AgentTokenStore>,
     failures: Arc<Mutex<FailureLimiter<Option<IpAddr>>>>,
     connected: Connected,
+    quota: Arc<TokenQuota>,
 }
 
 impl AgentGate {
-    pub fn new(store: Arc<dyn AgentTokenStore>, connected: Connected) -> Self {
+    pub fn new(store: Arc<dyn AgentTokenStore>, connected: Connected, quota: TokenQuota) -> Self {
         Self {
             store,
             failures: Arc::new(Mutex::new(FailureLimiter::new(
@@ -55,6 +60,7 @@ impl AgentGate {
                 MAX_PEERS,
             ))),
             connected,
+            quota: Arc::new(quota),
         }
     }
 
@@ -111,7 +117,12 @@ impl AgentGate {
         }
         let claim = self
             .store
-            .claim_host(host_id, token.id, now_ms())
+            .claim_host(
+                host_id,
+                token.id,
+                now_ms(),
+                Some(self.quota.hosts_per_token as u64),
+            )
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot record a host's owner");
@@ -127,7 +138,32 @@ impl AgentGate {
                     token.name
                 )),
             )),
+            // Not a failed attempt: the token is good, it is only full.
+            Claim::TokenFull(owned) => {
+                tracing::warn!(?peer, token = %token.name, host = %host_id, owned, "agent token owns as many host ids as it may");
+                Err(Status::resource_exhausted(format!(
+                    "agent token `{}` already owns {owned} host ids, the most `[limits] \
+                     hosts_per_token` allows; give this host its own token \
+                     (`fleetwatch-aggregator token add NAME --host {host_id}`) or raise the limit",
+                    token.name
+                )))
+            }
         }
+    }
+
+    /// How long a stream of `token` must wait before reading its next
+    /// message, having just read `bytes` from it.
+    pub fn pace(&self, token: &AgentToken, bytes: usize) -> Duration {
+        let charge = self.quota.charge(token.id, bytes, Instant::now());
+        if charge.warn {
+            tracing::warn!(
+                token = %token.name,
+                bytes_per_second = self.quota.bytes_per_second(),
+                wait_ms = charge.wait.as_millis() as u64,
+                "agent token over its byte budget (`[limits] bytes_per_second_per_token`); reading its streams more slowly"
+            );
+        }
+        charge.wait
     }
 
     /// Counts a failure of `peer`; the status to answer with, which is

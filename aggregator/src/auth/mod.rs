@@ -16,6 +16,7 @@
 //! - [`gate`] — the check on every agent stream, and closing the streams
 //!   of revoked tokens.
 //! - [`limit`] — counting failed attempts per peer.
+//! - [`quota`] — what one agent token may take: host ids, bytes per second.
 //! - [`hosts`] — the `Host` names answered while reads are open (DNS
 //!   rebinding).
 
@@ -28,6 +29,7 @@ pub mod http;
 pub mod limit;
 pub mod password;
 pub mod policy;
+pub mod quota;
 pub mod rate_limit;
 pub mod secret;
 pub mod sessions;

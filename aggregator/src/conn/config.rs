@@ -1,6 +1,8 @@
 //! The `[limits]` section: how long a connection may take to send its
 //! request head (HTTP) or its HTTP/2 preface (gRPC), how long it may sit
-//! idle, and how many connections one address may hold open per listener.
+//! idle, how many connections one address may hold open per listener, and
+//! what one agent token may take (host ids, bytes per second; see
+//! `auth::quota`).
 
 use std::time::Duration;
 
@@ -14,6 +16,8 @@ pub struct LimitsFileConfig {
     pub grpc_preface_timeout: Option<String>,
     pub idle_timeout: Option<String>,
     pub connections_per_address: Option<usize>,
+    pub hosts_per_token: Option<usize>,
+    pub bytes_per_second_per_token: Option<u64>,
 }
 
 /// The limits in force.
@@ -31,6 +35,13 @@ pub struct Limits {
     /// Connections one IP address may hold open, per listener. A fleet
     /// behind one NAT address shares it.
     pub connections_per_address: usize,
+    /// Host ids one agent token may own. A token made for one host owns
+    /// one; this bounds what a shared (enrollment) token, or a leaked one,
+    /// can claim.
+    pub hosts_per_token: usize,
+    /// Bytes of batches per second all streams of one agent token may send
+    /// together; a stream over it is read more slowly, not refused.
+    pub bytes_per_second_per_token: u64,
 }
 
 impl Default for Limits {
@@ -40,6 +51,10 @@ impl Default for Limits {
             grpc_preface_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             connections_per_address: 1024,
+            // The fleet size one aggregator is built for.
+            hosts_per_token: 10_000,
+            // 10,000 hosts with 20 workers each send ~40 MB/s at 1 s.
+            bytes_per_second_per_token: 64 << 20,
         }
     }
 }
@@ -80,6 +95,22 @@ impl LimitsFileConfig {
                 "must be at least 1".to_owned(),
             ));
         }
+        let hosts_per_token = self.hosts_per_token.unwrap_or(d.hosts_per_token);
+        if hosts_per_token == 0 {
+            return Err((
+                "limits.hosts_per_token".to_owned(),
+                "must be at least 1".to_owned(),
+            ));
+        }
+        let bytes_per_second_per_token = self
+            .bytes_per_second_per_token
+            .unwrap_or(d.bytes_per_second_per_token);
+        if bytes_per_second_per_token < 1024 {
+            return Err((
+                "limits.bytes_per_second_per_token".to_owned(),
+                "must be at least 1024".to_owned(),
+            ));
+        }
         Ok(Limits {
             http_header_timeout: parse(
                 "http_header_timeout",
@@ -93,6 +124,8 @@ impl LimitsFileConfig {
             )?,
             idle_timeout,
             connections_per_address,
+            hosts_per_token,
+            bytes_per_second_per_token,
         })
     }
 }
@@ -125,6 +158,20 @@ mod tests {
                     ..Default::default()
                 },
                 "limits.connections_per_address",
+            ),
+            (
+                LimitsFileConfig {
+                    hosts_per_token: Some(0),
+                    ..Default::default()
+                },
+                "limits.hosts_per_token",
+            ),
+            (
+                LimitsFileConfig {
+                    bytes_per_second_per_token: Some(10),
+                    ..Default::default()
+                },
+                "limits.bytes_per_second_per_token",
             ),
         ];
         for (file, key) in bad {

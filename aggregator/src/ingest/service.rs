@@ -8,7 +8,11 @@
 //! in the latest state kept in memory, handed to the alert engine (which
 //! never makes ingest wait) and published on the hub. A batch that fails validation ends the stream with
 //! `INVALID_ARGUMENT`, a message naming the field, and the batch's seq in
-//! the `fleetwatch-rejected-seq` metadata so the agent can drop it.
+//! the `fleetwatch-rejected-seq` metadata so the agent can drop it. A
+//! message that cannot be decoded at all (or is over the size limit) has no
+//! seq to name: it ends the stream with `INVALID_ARGUMENT` and its ordinal
+//! among the stream's batches in `fleetwatch-rejected-index`, which the
+//! agent maps back to the batch it sent there.
 
 use crate::store::SampleStore;
 use std::collections::HashMap;
@@ -17,9 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fleetwatch_proto::{
-    Ack, AgentMessage, AggregatorMessage, Ingest, REJECTED_SEQ_METADATA, agent_message,
-    aggregator_message,
+    Ack, AgentMessage, AggregatorMessage, Ingest, REJECTED_INDEX_METADATA, REJECTED_SEQ_METADATA,
+    agent_message, aggregator_message,
 };
+use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +32,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
 use crate::alerts::Alerts;
+use crate::auth::agents::AgentToken;
 use crate::auth::gate::AgentGate;
 use crate::hub::{Hub, HubEvent};
 use crate::model::{HostInfo, now_ms};
@@ -229,7 +235,7 @@ impl Ingest for IngestService {
         let this = self.clone();
         tokio::spawn(async move {
             let host_id = host.host_id.clone();
-            this.stream(host, peer, inbound, tx, closed).await;
+            this.stream(host, &token, peer, inbound, tx, closed).await;
             if this.connected.remove(conn, &host_id) {
                 this.hub.publish(HubEvent::HostOffline {
                     host_id: host_id.clone(),
@@ -249,11 +255,14 @@ impl IngestService {
     async fn stream(
         &self,
         host: Arc<HostInfo>,
+        token: &AgentToken,
         peer: Option<SocketAddr>,
         mut inbound: Streaming<AgentMessage>,
         tx: mpsc::Sender<Outbound>,
         mut closed: oneshot::Receiver<Status>,
     ) {
+        // Batches read on this stream: the ordinal an undecodable one is named by.
+        let mut batches_read: u64 = 0;
         loop {
             let message = tokio::select! {
                 () = self.shutdown.cancelled() => return,
@@ -269,7 +278,18 @@ impl IngestService {
             let batch = match message {
                 Ok(Some(AgentMessage {
                     msg: Some(agent_message::Msg::Batch(batch)),
-                })) => batch,
+                })) => {
+                    batches_read += 1;
+                    // Over its token's byte budget: read on only when it allows.
+                    let wait = self.gate.pace(token, batch.encoded_len());
+                    if !wait.is_zero() {
+                        tokio::select! {
+                            () = self.shutdown.cancelled() => return,
+                            () = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                    batch
+                }
                 Ok(Some(_)) => {
                     let _ = tx
                         .send(Err(Status::invalid_argument(
@@ -280,8 +300,26 @@ impl IngestService {
                 }
                 Ok(None) => return,
                 Err(status) => {
-                    // Such as a message over the size limit: tell the agent why.
-                    tracing::warn!(host = %host.host_id, ?peer, %status, "stream error");
+                    let status = match undecodable(&status) {
+                        Some(reason) => {
+                            let index = batches_read + 1;
+                            self.telemetry.refused(Refusal::Invalid, 0);
+                            tracing::warn!(host = %host.host_id, ?peer, index, %reason, "undecodable message refused");
+                            let mut refusal = Status::invalid_argument(format!(
+                                "message {index} on this stream cannot be read: {reason}"
+                            ));
+                            if let Ok(value) = index.to_string().parse() {
+                                refusal
+                                    .metadata_mut()
+                                    .insert(REJECTED_INDEX_METADATA, value);
+                            }
+                            refusal
+                        }
+                        None => {
+                            tracing::warn!(host = %host.host_id, ?peer, %status, "stream error");
+                            status
+                        }
+                    };
                     let _ = tx.send(Err(status)).await;
                     return;
                 }
@@ -365,6 +403,20 @@ impl IngestService {
     }
 }
 
+/// Why tonic could not turn a received message into an `AgentMessage`, if
+/// that is what `status` says: a protobuf decode error (tonic-prost maps it
+/// to `INTERNAL`, "failed to decode Protobuf message: …") or a message over
+/// the size limit (`OUT_OF_RANGE`). Transport errors (a reset stream, a
+/// closed connection) are not refusals of a message and give `None`.
+fn undecodable(status: &Status) -> Option<&str> {
+    let message = status.message();
+    let decode = status.code() == tonic::Code::Internal
+        && message.starts_with("failed to decode Protobuf message");
+    let too_large = status.code() == tonic::Code::OutOfRange
+        && message.contains("decoded message length too large");
+    (decode || too_large).then_some(message)
+}
+
 impl IngestService {
     /// Logs and keeps the ranges an agent reported it dropped, before the
     /// batch that carried them is acknowledged (the agent forgets them then).
@@ -410,6 +462,21 @@ mod tests {
         assert!(connected.remove(2, "web-1"));
         assert!(!connected.contains("web-1"));
         assert_eq!(connected.count(), 1);
+    }
+
+    #[test]
+    fn only_decode_failures_are_refusals_of_a_message() {
+        use prost::Message;
+        // The status tonic-prost makes of a real decode error.
+        let error = fleetwatch_proto::AgentMessage::decode(&[0x12, 0x05, 0xff][..]).unwrap_err();
+        let decode = Status::internal(error.to_string());
+        assert!(undecodable(&decode).is_some(), "{decode:?}");
+        let large = Status::out_of_range(
+            "Error, decoded message length too large: found 9437210 bytes, the limit is: 8388608 bytes",
+        );
+        assert!(undecodable(&large).is_some());
+        assert!(undecodable(&Status::internal("h2 protocol error: stream reset")).is_none());
+        assert!(undecodable(&Status::cancelled("operation was canceled")).is_none());
     }
 
     #[test]

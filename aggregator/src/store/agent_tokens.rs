@@ -43,6 +43,9 @@ pub enum Claim {
     Owned,
     /// Another token owns it.
     OwnedBy(String),
+    /// Nobody owns it, but the token already owns this many host ids, the
+    /// most it may.
+    TokenFull(u64),
 }
 
 /// Agent tokens (by name, and by the SHA-256 of their secret) and which
@@ -87,8 +90,17 @@ pub trait AgentTokenStore: Send + Sync {
 
     async fn count_agent_tokens(&self) -> Result<u64>;
 
-    /// Claims `host_id` for token `token_id` unless another token owns it.
-    async fn claim_host(&self, host_id: &str, token_id: i64, now: TimestampMs) -> Result<Claim>;
+    /// Claims `host_id` for token `token_id` unless another token owns it,
+    /// or (with `max_hosts`) the token already owns that many host ids. The
+    /// count and the claim are one atomic step, so streams connecting at
+    /// once cannot take a token past its cap.
+    async fn claim_host(
+        &self,
+        host_id: &str,
+        token_id: i64,
+        now: TimestampMs,
+        max_hosts: Option<u64>,
+    ) -> Result<Claim>;
 
     /// Gives `host_id` to token `token_id`, whoever owned it.
     async fn set_host_owner(&self, host_id: &str, token_id: i64, now: TimestampMs) -> Result<()>;
@@ -152,21 +164,51 @@ pub(crate) mod tests {
         assert_eq!(store.revoked_agent_token_ids().await.unwrap(), vec![a.id]);
 
         // Host ownership: the first claim wins until reassigned.
-        assert_eq!(store.claim_host("h", b.id, 8).await.unwrap(), Claim::Owned);
-        assert_eq!(store.claim_host("h", b.id, 9).await.unwrap(), Claim::Owned);
         assert_eq!(
-            store.claim_host("h", a.id, 9).await.unwrap(),
+            store.claim_host("h", b.id, 8, None).await.unwrap(),
+            Claim::Owned
+        );
+        assert_eq!(
+            store.claim_host("h", b.id, 9, None).await.unwrap(),
+            Claim::Owned
+        );
+        assert_eq!(
+            store.claim_host("h", a.id, 9, None).await.unwrap(),
             Claim::OwnedBy("b".into())
         );
         store.set_host_owner("h", a.id, 10).await.unwrap();
-        assert_eq!(store.claim_host("h", a.id, 11).await.unwrap(), Claim::Owned);
-        store.claim_host("g", b.id, 12).await.unwrap();
+        assert_eq!(
+            store.claim_host("h", a.id, 11, None).await.unwrap(),
+            Claim::Owned
+        );
+        store.claim_host("g", b.id, 12, None).await.unwrap();
         let owners = store.host_owners().await.unwrap();
         let seen: Vec<_> = owners
             .iter()
             .map(|o| (o.host_id.as_str(), o.token.as_str(), o.since_ms))
             .collect();
         assert_eq!(seen, [("g", "b", 12), ("h", "a", 10)], "by host id");
+
+        // A cap on the host ids one token owns: b owns g only now.
+        assert_eq!(
+            store.claim_host("k", b.id, 17, Some(1)).await.unwrap(),
+            Claim::TokenFull(1)
+        );
+        assert_eq!(
+            store.claim_host("g", b.id, 17, Some(1)).await.unwrap(),
+            Claim::Owned,
+            "a host it owns is not a new one"
+        );
+        assert_eq!(
+            store.claim_host("h", b.id, 17, Some(1)).await.unwrap(),
+            Claim::OwnedBy("a".into()),
+            "another's host is refused as such, not as over the cap"
+        );
+        assert_eq!(
+            store.claim_host("k", b.id, 18, Some(2)).await.unwrap(),
+            Claim::Owned
+        );
+        assert_eq!(store.host_owners().await.unwrap().len(), 3);
 
         // A secret put under a name: made once, then replaced in place,
         // and back in force if it was revoked.
@@ -175,7 +217,7 @@ pub(crate) mod tests {
             .await
             .unwrap();
         let first = store.agent_token_by_secret("one").await.unwrap().unwrap();
-        store.claim_host("c", first.id, 13).await.unwrap();
+        store.claim_host("c", first.id, 13, None).await.unwrap();
         assert!(store.revoke_agent_token("cfg", 14).await.unwrap());
         store
             .put_agent_token_secret("cfg", "two", 15)
@@ -186,7 +228,7 @@ pub(crate) mod tests {
         assert_eq!(second.id, first.id);
         assert!(!second.is_revoked());
         assert_eq!(
-            store.claim_host("c", second.id, 16).await.unwrap(),
+            store.claim_host("c", second.id, 16, None).await.unwrap(),
             Claim::Owned
         );
     }

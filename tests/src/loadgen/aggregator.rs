@@ -47,10 +47,15 @@ impl AggregatorProcess {
             port => port,
         };
         let token = fleetwatch_aggregator::auth::secret::generate("fwa_")?;
-        // Every simulated agent connects from 127.0.0.1: lift the cap on
-        // connections per address that protects a real aggregator.
+        // Every simulated agent connects from 127.0.0.1 with one token:
+        // lift the caps on connections per address and on what one token
+        // may take, which protect a real aggregator.
         let config = dir.path().join("aggregator.toml");
-        std::fs::write(&config, "[limits]\nconnections_per_address = 100000\n")?;
+        std::fs::write(
+            &config,
+            "[limits]\nconnections_per_address = 100000\nhosts_per_token = 1000000\n\
+             bytes_per_second_per_token = 4294967296\n",
+        )?;
         let child = Command::new(bin)
             .arg("--config")
             .arg(&config)

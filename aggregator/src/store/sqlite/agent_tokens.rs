@@ -125,29 +125,58 @@ impl AgentTokenStore for SqliteStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    async fn claim_host(&self, host_id: &str, token_id: i64, now: TimestampMs) -> Result<Claim> {
+    async fn claim_host(
+        &self,
+        host_id: &str,
+        token_id: i64,
+        now: TimestampMs,
+        max_hosts: Option<u64>,
+    ) -> Result<Claim> {
+        let owner = |row: Option<sqlx::sqlite::SqliteRow>| -> Result<Option<Claim>> {
+            let Some(row) = row else { return Ok(None) };
+            let owner: i64 = row.try_get("token_id")?;
+            Ok(Some(if owner == token_id {
+                Claim::Owned
+            } else {
+                Claim::OwnedBy(row.try_get("name")?)
+            }))
+        };
+        const OWNER: &str = "SELECT o.token_id, t.name FROM host_owners o
+             JOIN agent_tokens t ON t.id = o.token_id WHERE o.host_id = ?";
+        // Owned already (every reconnect): no count needed.
+        let row = sqlx::query(OWNER)
+            .bind(host_id)
+            .fetch_optional(self.pool())
+            .await?;
+        if let Some(claim) = owner(row)? {
+            return Ok(claim);
+        }
+        // One statement, so the count and the insert cannot be split by
+        // another stream's claim.
+        let cap = max_hosts.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
         sqlx::query(
-            "INSERT INTO host_owners (host_id, token_id, since_ms) VALUES (?, ?, ?)
+            "INSERT INTO host_owners (host_id, token_id, since_ms)
+             SELECT ?1, ?2, ?3 WHERE (SELECT COUNT(*) FROM host_owners WHERE token_id = ?2) < ?4
              ON CONFLICT (host_id) DO NOTHING",
         )
         .bind(host_id)
         .bind(token_id)
         .bind(now)
+        .bind(cap)
         .execute(self.pool())
         .await?;
-        let row = sqlx::query(
-            "SELECT o.token_id, t.name FROM host_owners o JOIN agent_tokens t ON t.id = o.token_id
-             WHERE o.host_id = ?",
-        )
-        .bind(host_id)
-        .fetch_one(self.pool())
-        .await?;
-        let owner: i64 = row.try_get("token_id")?;
-        if owner == token_id {
-            Ok(Claim::Owned)
-        } else {
-            Ok(Claim::OwnedBy(row.try_get("name")?))
+        let row = sqlx::query(OWNER)
+            .bind(host_id)
+            .fetch_optional(self.pool())
+            .await?;
+        if let Some(claim) = owner(row)? {
+            return Ok(claim);
         }
+        let owned: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM host_owners WHERE token_id = ?")
+            .bind(token_id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(Claim::TokenFull(u64::try_from(owned).unwrap_or(0)))
     }
 
     async fn set_host_owner(&self, host_id: &str, token_id: i64, now: TimestampMs) -> Result<()> {
