@@ -53,7 +53,7 @@ fn loadgen_streams_into_the_aggregator_and_reports() -> Result<()> {
         .args(["--agents", "5", "--workers", "20", "--interval", "500ms"])
         .args(["--duration", "4s", "--report-every", "1s"])
         .args(["--backfill", "2m", "--history-queries", "3"])
-        .args(["--ws-clients", "3", "--ws-storm"])
+        .args(["--ws-clients", "3", "--ws-storm", "--ws-stalled", "2"])
         .arg("--snapshot")
         .arg("--aggregator-bin")
         .arg(&aggregator)
@@ -118,6 +118,14 @@ fn loadgen_streams_into_the_aggregator_and_reports() -> Result<()> {
     assert!(
         count(&report, "ack in the 10 s from the storm")? >= 1,
         "{report}"
+    );
+    let stalled = report
+        .lines()
+        .find(|l| l.starts_with("| stalled WebSocket clients | "))
+        .context("no stalled clients row")?;
+    assert!(
+        stalled.contains("| 2 never reading, 2 connections subscribed to every host, 0 failed"),
+        "{stalled}"
     );
     let snapshot = report
         .lines()

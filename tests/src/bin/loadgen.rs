@@ -24,7 +24,7 @@ use fleetwatch_tests::loadgen::host::SimHost;
 use fleetwatch_tests::loadgen::latency::{Latencies, ms};
 use fleetwatch_tests::loadgen::procfs;
 use fleetwatch_tests::loadgen::report::{self, Headline, Sampled};
-use fleetwatch_tests::loadgen::ws::{self, WsStats};
+use fleetwatch_tests::loadgen::ws::{self, StalledStats, WsStats};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -65,6 +65,11 @@ struct Args {
     /// WebSocket clients on /ws timing sample → client, at most 1,000.
     #[arg(long, default_value_t = 0)]
     ws_clients: u32,
+    /// WebSocket clients that subscribe to every host and never read
+    /// (reconnecting every 12 s), at most 1,000: the aggregator's memory
+    /// must stay bounded.
+    #[arg(long, default_value_t = 0)]
+    ws_stalled: u32,
     /// Connect the WebSocket clients all at once half-way through the run
     /// (instead of before the agents start).
     #[arg(long)]
@@ -98,6 +103,9 @@ impl Args {
         if self.ws_clients > 1000 {
             bail!("--ws-clients is capped at 1000");
         }
+        if self.ws_stalled > 1000 {
+            bail!("--ws-stalled is capped at 1000");
+        }
         if self.history_queries > 10_000 {
             bail!("--history-queries is capped at 10000");
         }
@@ -120,7 +128,8 @@ async fn main() -> Result<()> {
     args.check()?;
     // Before the aggregator starts, so that it inherits the limit too.
     let open_files = procfs::raise_open_files();
-    let sockets = u64::from(args.agents) + u64::from(args.ws_clients) + 64;
+    let sockets =
+        u64::from(args.agents) + u64::from(args.ws_clients) + u64::from(args.ws_stalled) + 64;
     if open_files < sockets {
         bail!(
             "the open-file limit is {open_files}, too few for {sockets} sockets; raise it (ulimit -Hn) or run fewer agents"
@@ -229,6 +238,31 @@ async fn main() -> Result<()> {
         })
     };
 
+    let stalled_stats = Arc::new(StalledStats::default());
+    let stalled = {
+        let (url, stats) = (ws_url.clone(), stalled_stats.clone());
+        let hosts = Arc::new(host_ids.clone());
+        let n = args.ws_stalled;
+        tokio::spawn(async move {
+            let mut clients = JoinSet::new();
+            for _ in 0..n {
+                clients.spawn(ws::stalled(
+                    url.clone(),
+                    hosts.clone(),
+                    stats.clone(),
+                    stop_at,
+                ));
+            }
+            let mut errors = Vec::new();
+            while let Some(result) = clients.join_next().await {
+                if let Ok(Err(e)) = result {
+                    errors.push(format!("{e:#}"));
+                }
+            }
+            errors
+        })
+    };
+
     run.stop_at = stop_at;
     let run = Arc::new(run);
     let mut agents = JoinSet::new();
@@ -282,6 +316,7 @@ async fn main() -> Result<()> {
     stop_sampling.cancel();
     let rows = sampler.await?;
     let ws_errors = ws_clients.await?;
+    let stalled_errors = stalled.await?;
     let history = match history {
         Some(task) => Some(task.await?),
         None => None,
@@ -395,6 +430,21 @@ async fn main() -> Result<()> {
     }
     if args.ws_clients > 0 {
         details.extend(ws_stats.details(&ws_errors));
+    }
+    if args.ws_stalled > 0 {
+        details.push((
+            "stalled WebSocket clients".to_owned(),
+            format!(
+                "{} never reading, {} connections subscribed to every host, {} failed{}",
+                args.ws_stalled,
+                stalled_stats.connections.load(Ordering::Relaxed),
+                stalled_stats.failed.load(Ordering::Relaxed),
+                stalled_errors
+                    .first()
+                    .map(|e| format!(" (first: {e})"))
+                    .unwrap_or_default()
+            ),
+        ));
     }
     if args.ws_storm && args.ws_clients > 0 {
         // Ack latency before the storm (after the first interval, when all

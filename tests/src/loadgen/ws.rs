@@ -1,8 +1,10 @@
 //! WebSocket clients on the aggregator's `/ws`, as dashboards are: each
 //! reads the snapshot, then every live message, and for each
 //! `{"type":"sample","host_id":..,"timestamp_ms":..}` looks up when the load
-//! generator sent that (host, timestamp) to time sample → client. And one
-//! snapshot on its own: how long it takes and how big it is.
+//! generator sent that (host, timestamp) to time sample → client. Stalled
+//! clients, as a hostile or frozen browser tab: each subscribes to every
+//! host (up to the aggregator's limit) and never reads. And one snapshot on
+//! its own: how long it takes and how big it is.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -159,6 +161,59 @@ async fn read_until(url: &str, sent: &SentLog, stats: &WsStats, stop_at: Instant
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+    Ok(())
+}
+
+/// How long a stalled client holds its connection before it connects
+/// again: longer than the aggregator's 10 s send timeout, so it finds out
+/// whether the aggregator gives up on it.
+const STALL_HOLD: Duration = Duration::from_secs(12);
+/// Most hosts one subscription may name (the aggregator's limit).
+const MAX_SUBSCRIBED: usize = 1000;
+
+/// What the stalled clients did.
+#[derive(Debug, Default)]
+pub struct StalledStats {
+    /// Connections opened (each subscribed, then never read).
+    pub connections: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// A client on `url` that subscribes to `hosts` and never reads, connecting
+/// again every [`STALL_HOLD`], until `stop_at`; connects at least once.
+pub async fn stalled(
+    url: String,
+    hosts: Arc<Vec<String>>,
+    stats: Arc<StalledStats>,
+    stop_at: Instant,
+) -> Result<()> {
+    use futures_util::SinkExt;
+    let named = &hosts[..hosts.len().min(MAX_SUBSCRIBED)];
+    let subscribe = serde_json::json!({ "type": "subscribe", "hosts": named }).to_string();
+    while Instant::now() < stop_at {
+        let connected =
+            tokio::time::timeout(SNAPSHOT_TIMEOUT, tokio_tungstenite::connect_async(&url)).await;
+        let mut ws = match connected {
+            Ok(Ok((ws, _))) => ws,
+            Ok(Err(e)) => {
+                stats.failed.fetch_add(1, Ordering::Relaxed);
+                return Err(e.into());
+            }
+            Err(_) => {
+                stats.failed.fetch_add(1, Ordering::Relaxed);
+                bail!("a stalled client's connect timed out");
+            }
+        };
+        stats.connections.fetch_add(1, Ordering::Relaxed);
+        // The send may fail if the aggregator already gave up: that is fine.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            ws.send(Message::Text(subscribe.clone().into())),
+        )
+        .await;
+        tokio::time::sleep(STALL_HOLD.min(stop_at.saturating_duration_since(Instant::now()))).await;
+        drop(ws);
+    }
     Ok(())
 }
 
