@@ -81,6 +81,10 @@ struct Args {
     /// can watch the run; the address is printed at the start.
     #[arg(long, default_value_t = 0)]
     http_port: u16,
+    /// The aggregator's `[storage] durability`: `full` (acked samples
+    /// survive a power loss; the default) or `normal`.
+    #[arg(long, default_value = "full", value_parser = ["full", "normal"])]
+    durability: String,
     /// The aggregator binary to start.
     #[arg(long, default_value = "target/release/fleetwatch-aggregator")]
     aggregator_bin: PathBuf,
@@ -135,7 +139,8 @@ async fn main() -> Result<()> {
             "the open-file limit is {open_files}, too few for {sockets} sockets; raise it (ulimit -Hn) or run fewer agents"
         );
     }
-    let mut aggregator = AggregatorProcess::start(&args.aggregator_bin, args.http_port).await?;
+    let mut aggregator =
+        AggregatorProcess::start(&args.aggregator_bin, args.http_port, &args.durability).await?;
     let pid = aggregator.pid.clone();
     let db = aggregator.db.clone();
     println!(
@@ -144,7 +149,7 @@ async fn main() -> Result<()> {
         db.display()
     );
     println!(
-        "{} agents every {} ({}) for {}, {} workers each, seed {}",
+        "{} agents every {} ({}) for {}, {} workers each, seed {}, durability {}",
         args.agents,
         humantime::format_duration(args.interval),
         if args.spread {
@@ -154,7 +159,8 @@ async fn main() -> Result<()> {
         },
         humantime::format_duration(args.duration),
         args.workers,
-        args.seed
+        args.seed,
+        args.durability
     );
 
     let interval_secs = args.interval.as_secs_f64();

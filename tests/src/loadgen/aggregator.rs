@@ -38,7 +38,9 @@ fn free_port() -> Result<u16> {
 impl AggregatorProcess {
     /// Starts `bin` with HTTP on `http_port` (0: any free port) and waits
     /// until it is healthy.
-    pub async fn start(bin: &Path, http_port: u16) -> Result<Self> {
+    /// Starts `bin`; `durability` is `[storage] durability` ("full" or
+    /// "normal"), to measure what acknowledging only durable samples costs.
+    pub async fn start(bin: &Path, http_port: u16, durability: &str) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let db = dir.path().join("load.db");
         let grpc = free_port()?;
@@ -53,8 +55,11 @@ impl AggregatorProcess {
         let config = dir.path().join("aggregator.toml");
         std::fs::write(
             &config,
-            "[limits]\nconnections_per_address = 100000\nhosts_per_token = 1000000\n\
-             bytes_per_second_per_token = 4294967296\n",
+            format!(
+                "[limits]\nconnections_per_address = 100000\nhosts_per_token = 1000000\n\
+             bytes_per_second_per_token = 4294967296\n\
+             [storage]\ndurability = \"{durability}\"\n"
+            ),
         )?;
         let child = Command::new(bin)
             .arg("--config")
