@@ -331,9 +331,13 @@ impl Shipper {
             );
         }
         let mut reason = format!("{:?}: {}", status.code(), status.message());
+        // RESOURCE_EXHAUSTED: the token owns as many hosts as it may, or
+        // this address failed too often; an operator has to act either way.
         if matches!(
             status.code(),
-            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+            tonic::Code::Unauthenticated
+                | tonic::Code::PermissionDenied
+                | tonic::Code::ResourceExhausted
         ) {
             if self.authorization.is_none() {
                 reason.push_str(" (this agent has no token: set token or token_file)");
