@@ -29,7 +29,9 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod conn;
+pub mod connected;
 pub mod hub;
+pub mod ids;
 pub mod ingest;
 pub mod model;
 pub mod retention;
@@ -38,9 +40,8 @@ pub mod telemetry;
 pub mod tls;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use fleetwatch_proto::IngestServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -63,7 +64,7 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("gRPC server failed: {0}")]
-    Grpc(#[from] tonic::transport::Error),
+    Grpc(#[from] ingest::server::ServeError),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
     #[error("TLS: {0}")]
@@ -71,7 +72,7 @@ pub enum Error {
     #[error("cannot start alerting: {0}")]
     Alerts(Box<alerts::AlertsError>),
     #[error("agent tokens: {0}")]
-    Tokens(#[from] auth::agents::TokenError),
+    Tokens(#[from] auth::agent_tokens::TokenError),
 }
 
 /// Where people reach the dashboard, for links in notifications.
@@ -172,8 +173,11 @@ pub async fn run(
             path: config.db.clone(),
             source,
         })?;
-    auth::agents::sync_config_token(&store, config.agent_token.as_deref(), model::now_ms()).await?;
-    if let Some(secret) = auth::agents::enrollment(&store, &config.db, model::now_ms()).await? {
+    auth::agent_tokens::sync_config_token(&store, config.agent_token.as_deref(), model::now_ms())
+        .await?;
+    if let Some(secret) =
+        auth::agent_tokens::enrollment(&store, &config.db, model::now_ms()).await?
+    {
         let addr = listeners.grpc.local_addr().unwrap_or(config.grpc_listen);
         let fingerprint = server_tls.as_ref().map(|t| t.fingerprint.as_str());
         tracing::info!(
@@ -189,8 +193,9 @@ pub async fn run(
             source,
         })?;
     let hub = hub::Hub::new();
-    let connected = ingest::Connected::default();
-    let gate = auth::gate::AgentGate::new(std::sync::Arc::new(store.clone()), connected.clone());
+    let connected = connected::Connected::default();
+    let gate =
+        auth::agent_access::AgentGate::new(std::sync::Arc::new(store.clone()), connected.clone());
     let telemetry = telemetry::Telemetry::new(Some(config.db.clone()));
     let writer = store::Writer::spawn(std::sync::Arc::new(store.clone()), telemetry.clone());
     let tasks = TaskTracker::new();
@@ -251,13 +256,6 @@ pub async fn run(
             }
         }
     }
-    let ingest =
-        IngestServer::new(ingest).max_decoding_message_size(ingest::convert::MAX_MESSAGE_BYTES);
-    let grpc_server = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(20)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .add_service(ingest);
-
     let read_requires_login = match http_addr {
         Some(addr) => config.auth.read.requires_login(addr),
         None => config.auth.read.requires_login(config.http_listen),
@@ -281,7 +279,7 @@ pub async fn run(
             "is open; changes need an admin"
         }
     );
-    let mut auth = auth::http::HttpAuth::new(
+    let mut auth = api::auth::HttpAuth::new(
         read_requires_login,
         config.auth.session_ttl,
         config.tls.mode != tls::TlsMode::Off,
@@ -329,10 +327,7 @@ pub async fn run(
                 shutdown.clone(),
                 "http",
             );
-            let grpc = grpc_server.serve_with_incoming_shutdown(
-                conn::listen::incoming(grpc_rx),
-                shutdown.clone().cancelled_owned(),
-            );
+            let grpc = ingest::server::serve_plain(ingest, grpc_rx, shutdown.clone());
             // `tap_io` makes axum hand the peer address to `ConnectInfo`
             // for any listener whose address is a `SocketAddr`.
             let listener = axum::serve::ListenerExt::tap_io(
@@ -362,10 +357,7 @@ pub async fn run(
                 shutdown.clone(),
                 "http",
             );
-            let grpc = grpc_server.serve_with_incoming_shutdown(
-                tls::grpc_incoming(grpc_rx),
-                shutdown.clone().cancelled_owned(),
-            );
+            let grpc = ingest::server::serve_tls(ingest, grpc_rx, shutdown.clone());
             let listener = axum::serve::ListenerExt::tap_io(
                 tls::HttpsListener::new(http_rx, http_local),
                 |_| {},

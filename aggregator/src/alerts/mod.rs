@@ -37,12 +37,13 @@ pub mod service;
 pub mod silence;
 pub mod threshold;
 
+pub use crate::model::AlertEvent;
 pub use crate::store::alerts::{AlertFilter, AlertRecord};
 pub use defaults::{AlertsConfig, RuleOverride, builtin_rules};
 pub use engine::Engine;
 pub use history::AlertHistory;
 pub use instance::{AlertInstance, AlertState, Transition};
 pub use rules::{Comparison, Metric, Rule, RuleError, Severity};
-pub use service::{AlertEvent, Alerts, AlertsError};
+pub use service::{Alerts, AlertsError};
 pub use silence::{Silence, SilenceError};
 pub use threshold::Threshold;
