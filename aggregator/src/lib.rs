@@ -10,8 +10,7 @@
 //! - [`hub`] — live fan-out of stored samples and host changes.
 //! - [`alerts`] — alert rules and their evaluation.
 //! - [`api`] — the HTTP API.
-//! - [`retention`] — background pruning (through the store) and WAL
-//!   checkpoints.
+//! - [`retention`] — background pruning (through the store).
 //! - [`tls`] — rustls for both listeners, self-signed certificates.
 //! - [`conn`] — connection limits on both listeners: deadlines, idle
 //!   timeout, a cap per address, logged accept failures.
@@ -201,7 +200,10 @@ pub async fn run(
     let tasks = TaskTracker::new();
 
     tasks.spawn(gate.clone().watch(shutdown.clone()));
-    tasks.spawn(retention::checkpoint(store.clone(), shutdown.clone()));
+    tasks.spawn(store::sqlite::checkpoint::run(
+        store.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(retention::run(
         store.clone(),
         latest.clone(),

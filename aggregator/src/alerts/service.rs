@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use super::alert_history::AlertHistory;
 use super::engine::Engine;
-use super::history::AlertHistory;
 use super::instance::{AlertInstance, AlertState, Transition};
 use super::intake::{Input, Intake};
 use super::notify::Notifier;
