@@ -83,9 +83,10 @@ const AGGREGATOR: Rules = Rules {
 };
 
 const AGENT: Rules = Rules {
-    // The collectors still build wire samples (issue 14: the agent gets its
-    // own sample type).
-    external_allowed_in: &["shipper", "spool", "tls", "caps", "collect", ROOT],
+    // Where the agent ships: the stream (and its TLS connector), the spool
+    // (which keeps encoded wire samples), and the one conversion file. The
+    // collectors build `sample::Sample`.
+    external_allowed_in: &["shipper", "spool", "tls", "wire"],
     forbidden: &[],
     allowed: &[Allowed {
         from: "collect",
@@ -443,6 +444,31 @@ fn check(crate_dir: &str, rules: &Rules) -> Vec<String> {
 fn the_aggregator_keeps_its_import_rules() {
     let found = check("aggregator", &AGGREGATOR);
     assert!(found.is_empty(), "\n{}\n", found.join("\n"));
+}
+
+/// The WebSocket answers from the state kept in memory (`store::Latest`)
+/// and the hub, never from a query: no file of `api/ws/` but its tests
+/// names the store's query traits or its backend.
+#[test]
+fn the_websocket_never_queries_the_store() {
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../aggregator/src/api/ws");
+    let files = sources(&ws);
+    assert!(files.len() >= 2, "found only {files:?}");
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|(path, _)| path != "tests.rs")
+        .filter(|(_, text)| {
+            let code = code(text);
+            ["SampleStore", "SqliteStore", "AlertStore", "GapStore"]
+                .iter()
+                .any(|name| has_word(&code, name))
+        })
+        .map(|(path, _)| format!("api/ws/{path}"))
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "store queries in the WebSocket: {offenders:?}"
+    );
 }
 
 #[test]
