@@ -14,9 +14,9 @@ use crate::store::{AlertStore, Latest, SampleStore, SqliteStore};
 /// How often old samples are pruned.
 const EVERY: Duration = Duration::from_secs(60);
 
-/// Prunes every [`EVERY`] until `shutdown`: samples past `retention` from
-/// the latest state, each tier past its own retention, and resolved alerts
-/// past `alert_retention`.
+/// Prunes once a minute until `shutdown`: hosts silent for longer than
+/// `retention` from the latest state, each tier of samples past its own
+/// retention, and resolved alerts past `alert_retention`.
 pub async fn run(
     store: SqliteStore,
     latest: Latest,

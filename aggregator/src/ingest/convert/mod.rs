@@ -6,8 +6,8 @@
 //!
 //! - [`limits`] — the bounds on every message, and the field checks
 //!   (numbers, text, lists) the conversions share.
-//! - [`hello`] — `Hello` to [`crate::model::HostInfo`].
-//! - [`batch`] — a `Batch`'s samples to [`crate::model::Sample`]s, and the
+//! - [`hello`](mod@hello) — `Hello` to [`crate::model::HostInfo`].
+//! - [`batch`](mod@batch) — a `Batch`'s samples to [`crate::model::Sample`]s, and the
 //!   ranges an agent dropped to gaps.
 //!
 //! Identifiers (host ids, group names) are checked by [`crate::ids`],
