@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use fleetwatch_proto::Sample;
+use crate::sample::Sample;
 
 /// Keeps at most `max_per_group` workers of each group and at most
 /// `max_filesystems` filesystems, counting the rest as omitted.
@@ -28,9 +28,8 @@ pub fn apply(sample: &mut Sample, max_per_group: usize, max_filesystems: usize) 
             group.omitted = omitted.get(&group.name).copied().unwrap_or(0);
         }
     }
-    if let Some(system) = sample.system.as_mut()
-        && system.filesystems.len() > max_filesystems
-    {
+    let system = &mut sample.system;
+    if system.filesystems.len() > max_filesystems {
         let extra = system.filesystems.len() - max_filesystems;
         system.filesystems.truncate(max_filesystems);
         system.filesystems_omitted = u32::try_from(extra).unwrap_or(u32::MAX);
@@ -39,7 +38,7 @@ pub fn apply(sample: &mut Sample, max_per_group: usize, max_filesystems: usize) 
 
 #[cfg(test)]
 mod tests {
-    use fleetwatch_proto::{Filesystem, GroupStatus, SystemMetrics, Worker};
+    use crate::sample::{Filesystem, GroupStatus, SystemMetrics, Worker};
 
     use super::*;
 
@@ -55,7 +54,7 @@ mod tests {
     fn oversized_lists_are_cut_and_counted() {
         let mut sample = Sample {
             timestamp_ms: 1,
-            system: Some(SystemMetrics {
+            system: SystemMetrics {
                 filesystems: (0..10)
                     .map(|i| Filesystem {
                         mount_point: format!("/m{i}"),
@@ -63,7 +62,7 @@ mod tests {
                     })
                     .collect(),
                 ..Default::default()
-            }),
+            },
             workers: (0..5)
                 .map(|p| worker("big", p))
                 .chain([worker("small", 100)])
@@ -81,7 +80,7 @@ mod tests {
         assert_eq!(pids, [0, 1, 100]);
         assert_eq!(sample.groups[0].omitted, 3);
         assert_eq!(sample.groups[1].omitted, 0);
-        let system = sample.system.as_ref().expect("system");
+        let system = &sample.system;
         assert_eq!(system.filesystems.len(), 4);
         assert_eq!(system.filesystems_omitted, 6);
     }
@@ -95,7 +94,7 @@ mod tests {
                 alive: 1,
                 ..Default::default()
             }],
-            system: Some(SystemMetrics::default()),
+            system: SystemMetrics::default(),
             ..Default::default()
         };
         let before = sample.clone();

@@ -2,6 +2,8 @@
 //! interval and streams the samples to the aggregator.
 //!
 //! - [`config`] — defaults, TOML file, environment and flags, merged and checked.
+//! - [`sample`] — the agent's own sample type, which the collectors build.
+//! - [`wire`] — the one conversion of the agent's types to wire types.
 //! - [`collect`] — the collectors (CPU, filesystems, disk and network from /proc and
 //!   statvfs, memory and load via sysinfo, worker groups and their restarts via /proc
 //!   and the kernel's process events).
@@ -19,12 +21,14 @@
 pub mod caps;
 pub mod collect;
 pub mod config;
+pub mod sample;
 pub mod schedule;
 pub mod shipper;
 pub mod spool;
 pub mod tls;
+pub mod wire;
 
-use fleetwatch_proto::{Hello, WorkerGroup};
+use sample::{Hello, WorkerGroup};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

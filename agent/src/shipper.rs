@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use fleetwatch_proto::{
     AUTHORIZATION_METADATA, AgentMessage, Hello, IngestClient, REJECTED_INDEX_METADATA,
-    REJECTED_SEQ_METADATA, Sample, agent_message, aggregator_message,
+    REJECTED_SEQ_METADATA, agent_message, aggregator_message,
 };
 use rand::Rng;
 use tokio::sync::mpsc;
@@ -129,7 +129,9 @@ pub struct Shipper {
     backfill_rate: u32,
     /// When the next backlog batch may go.
     backfill_at: Instant,
-    samples: mpsc::UnboundedReceiver<Sample>,
+    /// The sampler's samples, in the agent's type; each becomes a wire
+    /// sample as it enters the spool.
+    samples: mpsc::UnboundedReceiver<crate::sample::Sample>,
     shutdown: CancellationToken,
 }
 
@@ -138,9 +140,9 @@ impl Shipper {
         aggregator: &str,
         tls: Option<std::sync::Arc<rustls::ClientConfig>>,
         token: Option<&str>,
-        hello: Hello,
+        hello: crate::sample::Hello,
         spool: SpoolConfig,
-        samples: mpsc::UnboundedReceiver<Sample>,
+        samples: mpsc::UnboundedReceiver<crate::sample::Sample>,
         shutdown: CancellationToken,
     ) -> Result<Self, ShipperError> {
         let authorization = token
@@ -156,7 +158,7 @@ impl Shipper {
             endpoint,
             tls: tls.map(crate::tls::Connector::new),
             authorization,
-            hello,
+            hello: hello.into(),
             backfill_rate: spool.backfill_rate.max(1),
             spool: Spool::open(spool, now_ms()),
             backfill_at: Instant::now(),
@@ -208,7 +210,7 @@ impl Shipper {
             tokio::select! {
                 () = self.shutdown.cancelled() => return true,
                 () = &mut sleep => return false,
-                Some(sample) = self.samples.recv() => self.spool.push(sample, now_ms()),
+                Some(sample) = self.samples.recv() => self.spool.push(sample.into(), now_ms()),
             }
         }
     }
@@ -227,7 +229,7 @@ impl Shipper {
         let channel = loop {
             tokio::select! {
                 () = self.shutdown.cancelled() => return Ended::Shutdown,
-                Some(sample) = self.samples.recv() => self.spool.push(sample, now_ms()),
+                Some(sample) = self.samples.recv() => self.spool.push(sample.into(), now_ms()),
                 result = &mut connect => match result {
                     Ok(channel) => break channel,
                     Err(e) => return Ended::Failed(format!("connect {}: {}", endpoint.uri(), source_chain(&e))),
@@ -256,7 +258,7 @@ impl Shipper {
         let mut inbound = loop {
             tokio::select! {
                 () = self.shutdown.cancelled() => return Ended::Shutdown,
-                Some(sample) = self.samples.recv() => self.spool.push(sample, now_ms()),
+                Some(sample) = self.samples.recv() => self.spool.push(sample.into(), now_ms()),
                 result = &mut call => match result {
                     Ok(response) => break response.into_inner(),
                     Err(status) => return self.refused(status, &InFlight::default()),
@@ -277,14 +279,14 @@ impl Shipper {
                 () = self.shutdown.cancelled(), if draining.is_none() => {
                     // Take the last samples, then wait a little for their acks.
                     while let Ok(sample) = self.samples.try_recv() {
-                        self.spool.push(sample, now_ms());
+                        self.spool.push(sample.into(), now_ms());
                     }
                     draining = Some(Box::pin(tokio::time::sleep(FLUSH_TIMEOUT)));
                 }
                 () = async { if let Some(d) = draining.as_mut() { d.await } }, if draining.is_some() => {
                     return Ended::Shutdown;
                 }
-                Some(sample) = self.samples.recv(), if draining.is_none() => self.spool.push(sample, now_ms()),
+                Some(sample) = self.samples.recv(), if draining.is_none() => self.spool.push(sample.into(), now_ms()),
                 permit = out_tx.reserve(), if self.spool.has_live() || (self.spool.has_backlog() && Instant::now() >= self.backfill_at) => match permit {
                     Ok(permit) => {
                         if let Some(batch) = self.spool.next_unsent() {

@@ -1,14 +1,14 @@
 //! `fleetwatch-aggregator <command>`: administration of the database that
 //! runs and exits, beside a running aggregator or without one. A running
 //! aggregator notices revocations and reassignments within
-//! [`crate::auth::gate::RECHECK`]. The `user` and `api-token` commands are
+//! [`crate::auth::agent_access::RECHECK`]. The `user` and `api-token` commands are
 //! in [`crate::auth::admin`].
 
 use anyhow::Context;
 use clap::Subcommand;
 
 use crate::Config;
-use crate::auth::agents;
+use crate::auth::agent_tokens as agents;
 use crate::config::Command;
 use crate::model::now_ms;
 use crate::store::{AgentTokenStore, SqliteStore};
@@ -83,7 +83,7 @@ async fn agent_command(
     match command {
         AgentCommand::Token(TokenCommand::Add { name, host }) => {
             if let Some(host) = host {
-                crate::ingest::convert::check_id("--host", host, 128)?;
+                crate::ids::check_host_id("--host", host)?;
             }
             let new = agents::create(&store, name, host.as_deref(), now_ms()).await?;
             writeln!(out, "{}", new.secret)?;
@@ -138,7 +138,7 @@ async fn agent_command(
             }
         }
         AgentCommand::Host(HostCommand::Reassign { host_id, token }) => {
-            crate::ingest::convert::check_id("host id", host_id, 128)?;
+            crate::ids::check_host_id("host id", host_id)?;
             agents::reassign_host(&store, host_id, token, now_ms()).await?;
             writeln!(out, "host `{host_id}` now belongs to agent token `{token}`")?;
         }

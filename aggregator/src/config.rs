@@ -323,8 +323,8 @@ impl Config {
             None => None,
             Some((token, origin)) => {
                 let token = token.trim().to_owned();
-                if !token.starts_with(crate::auth::agents::PREFIX)
-                    || token.len() < crate::auth::agents::PREFIX.len() + 32
+                if !token.starts_with(crate::auth::agent_tokens::PREFIX)
+                    || token.len() < crate::auth::agent_tokens::PREFIX.len() + 32
                     || !token.chars().all(|c| c.is_ascii_graphic())
                 {
                     return Err(ConfigError::Invalid {

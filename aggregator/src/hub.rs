@@ -1,4 +1,4 @@
-//! Fan-out of live updates from ingest (and later the alert engine) to
+//! Fan-out of live updates from ingest and the alert service to
 //! whoever listens: WebSocket clients, the alert engine, tests.
 //!
 //! A `tokio::sync::broadcast` channel: publishing never waits, and a receiver
@@ -17,8 +17,7 @@ use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::alerts::AlertEvent;
-use crate::model::{HostInfo, Sample};
+use crate::model::{AlertEvent, HostInfo, Sample};
 
 /// How many events a receiver may fall behind before it lags.
 const CAPACITY: usize = 4096;

@@ -10,8 +10,7 @@
 //! - [`hub`] — live fan-out of stored samples and host changes.
 //! - [`alerts`] — alert rules and their evaluation.
 //! - [`api`] — the HTTP API.
-//! - [`retention`] — background pruning (through the store) and WAL
-//!   checkpoints.
+//! - [`retention`] — background pruning (through the store).
 //! - [`tls`] — rustls for both listeners, self-signed certificates.
 //! - [`conn`] — connection limits on both listeners: deadlines, idle
 //!   timeout, a cap per address, logged accept failures.
@@ -29,7 +28,9 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod conn;
+pub mod connected;
 pub mod hub;
+pub mod ids;
 pub mod ingest;
 pub mod model;
 pub mod retention;
@@ -38,9 +39,8 @@ pub mod telemetry;
 pub mod tls;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use fleetwatch_proto::IngestServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -63,7 +63,7 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("gRPC server failed: {0}")]
-    Grpc(#[from] tonic::transport::Error),
+    Grpc(#[from] ingest::server::ServeError),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
     #[error("TLS: {0}")]
@@ -71,7 +71,7 @@ pub enum Error {
     #[error("cannot start alerting: {0}")]
     Alerts(Box<alerts::AlertsError>),
     #[error("agent tokens: {0}")]
-    Tokens(#[from] auth::agents::TokenError),
+    Tokens(#[from] auth::agent_tokens::TokenError),
 }
 
 /// Where people reach the dashboard, for links in notifications.
@@ -172,8 +172,11 @@ pub async fn run(
             path: config.db.clone(),
             source,
         })?;
-    auth::agents::sync_config_token(&store, config.agent_token.as_deref(), model::now_ms()).await?;
-    if let Some(secret) = auth::agents::enrollment(&store, &config.db, model::now_ms()).await? {
+    auth::agent_tokens::sync_config_token(&store, config.agent_token.as_deref(), model::now_ms())
+        .await?;
+    if let Some(secret) =
+        auth::agent_tokens::enrollment(&store, &config.db, model::now_ms()).await?
+    {
         let addr = listeners.grpc.local_addr().unwrap_or(config.grpc_listen);
         let fingerprint = server_tls.as_ref().map(|t| t.fingerprint.as_str());
         tracing::info!(
@@ -189,8 +192,8 @@ pub async fn run(
             source,
         })?;
     let hub = hub::Hub::new();
-    let connected = ingest::Connected::default();
-    let gate = auth::gate::AgentGate::new(
+    let connected = connected::Connected::default();
+    let gate = auth::agent_access::AgentGate::new(
         std::sync::Arc::new(store.clone()),
         connected.clone(),
         auth::quota::TokenQuota::new(
@@ -203,7 +206,10 @@ pub async fn run(
     let tasks = TaskTracker::new();
 
     tasks.spawn(gate.clone().watch(shutdown.clone()));
-    tasks.spawn(retention::checkpoint(store.clone(), shutdown.clone()));
+    tasks.spawn(store::sqlite::checkpoint::run(
+        store.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(retention::run(
         store.clone(),
         latest.clone(),
@@ -258,13 +264,6 @@ pub async fn run(
             }
         }
     }
-    let ingest =
-        IngestServer::new(ingest).max_decoding_message_size(ingest::convert::MAX_MESSAGE_BYTES);
-    let grpc_server = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(20)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .add_service(ingest);
-
     let read_requires_login = match http_addr {
         Some(addr) => config.auth.read.requires_login(addr),
         None => config.auth.read.requires_login(config.http_listen),
@@ -288,7 +287,7 @@ pub async fn run(
             "is open; changes need an admin"
         }
     );
-    let mut auth = auth::http::HttpAuth::new(
+    let mut auth = api::auth::HttpAuth::new(
         read_requires_login,
         config.auth.session_ttl,
         config.tls.mode != tls::TlsMode::Off,
@@ -336,10 +335,7 @@ pub async fn run(
                 shutdown.clone(),
                 "http",
             );
-            let grpc = grpc_server.serve_with_incoming_shutdown(
-                conn::listen::incoming(grpc_rx),
-                shutdown.clone().cancelled_owned(),
-            );
+            let grpc = ingest::server::serve_plain(ingest, grpc_rx, shutdown.clone());
             // `tap_io` makes axum hand the peer address to `ConnectInfo`
             // for any listener whose address is a `SocketAddr`.
             let listener = axum::serve::ListenerExt::tap_io(
@@ -369,10 +365,7 @@ pub async fn run(
                 shutdown.clone(),
                 "http",
             );
-            let grpc = grpc_server.serve_with_incoming_shutdown(
-                tls::grpc_incoming(grpc_rx),
-                shutdown.clone().cancelled_owned(),
-            );
+            let grpc = ingest::server::serve_tls(ingest, grpc_rx, shutdown.clone());
             let listener = axum::serve::ListenerExt::tap_io(
                 tls::HttpsListener::new(http_rx, http_local),
                 |_| {},

@@ -188,6 +188,26 @@ pub enum AlertState {
     Resolved,
 }
 
+/// An alert change as the page and the WebSocket show it; what the hub
+/// carries when an alert changes state (built by `alerts::service`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertEvent {
+    pub rule: String,
+    pub host_id: String,
+    pub scope: String,
+    pub severity: Severity,
+    /// `pending`, `firing` or `resolved` (a pending alert whose condition
+    /// went away reads as resolved).
+    pub state: AlertState,
+    pub value: f64,
+    pub threshold: f64,
+    pub peak: f64,
+    pub started_at_ms: TimestampMs,
+    pub ended_at_ms: Option<TimestampMs>,
+    pub message: String,
+    pub silenced: bool,
+}
+
 /// One silence. Every matcher that is set must match (globs allowed); at
 /// least one must be set. `pool` matches only alerts of worker rules. The
 /// matching itself is in `alerts::silence`; the store keeps silences.

@@ -1,7 +1,8 @@
 //! Background pruning: each tier of samples past its retention (see
 //! `store::Retention`), hosts silent for longer than the raw samples are
 //! kept from the latest state in memory, and resolved alerts past the alert
-//! history's; and checkpointing of SQLite's write-ahead log.
+//! history's. (The write-ahead log's checkpoints are the store's:
+//! `store::sqlite::checkpoint`.)
 
 use std::time::Duration;
 
@@ -12,26 +13,10 @@ use crate::store::{AlertStore, Latest, SampleStore, SqliteStore};
 
 /// How often old samples are pruned.
 const EVERY: Duration = Duration::from_secs(60);
-/// How often the WAL is checkpointed.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
-/// Checkpoints the database's write-ahead log in the background, so that
-/// commits (and the acks waiting on them) never pay for it.
-pub async fn checkpoint(store: SqliteStore, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(CHECKPOINT_EVERY);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            _ = ticker.tick() => {}
-        }
-        if let Err(e) = store.checkpoint().await {
-            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
-        }
-    }
-    // One last one, so the database file is whole when we stop.
-    let _ = store.checkpoint().await;
-}
-
+/// Prunes once a minute until `shutdown`: hosts silent for longer than
+/// `retention` from the latest state, each tier of samples past its own
+/// retention, and resolved alerts past `alert_retention`.
 pub async fn run(
     store: SqliteStore,
     latest: Latest,

@@ -4,22 +4,20 @@
 //! the operator's certificate and key, or a self-signed pair generated on
 //! first start and reused after. [`spawn_acceptor`] runs the TLS handshakes
 //! off the accept loop, so one slow or hostile client cannot stall the
-//! others, and hands finished connections to tonic ([`GrpcIncoming`]) and to
-//! axum ([`HttpsListener`]).
+//! others, and hands finished connections to ingest's gRPC server
+//! (`ingest::server`) and to axum ([`HttpsListener`]). Protocol-neutral
+//! below HTTP: nothing here names tonic.
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use fleetwatch_common::pem::provider;
 pub use fleetwatch_common::pem::{PemError, fingerprint, load_certs, load_key};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
@@ -267,67 +265,6 @@ fn handshake_hint(error: &io::Error) -> &'static str {
         }
         _ => "",
     }
-}
-
-/// A TLS connection as tonic sees it: its connect info is the TCP one, so
-/// `Request::remote_addr` keeps working.
-pub struct GrpcConn(TlsStream<Tcp>);
-
-impl tonic::transport::server::Connected for GrpcConn {
-    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.0.get_ref().0.get_ref().connect_info()
-    }
-}
-
-impl AsyncRead for GrpcConn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for GrpcConn {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
-    }
-}
-
-/// The incoming connections of the TLS gRPC listener, for
-/// `serve_with_incoming_shutdown`.
-pub fn grpc_incoming(
-    rx: mpsc::Receiver<(TlsStream<Tcp>, SocketAddr)>,
-) -> impl tokio_stream::Stream<Item = io::Result<GrpcConn>> {
-    use tokio_stream::StreamExt;
-    tokio_stream::wrappers::ReceiverStream::new(rx).map(|(stream, _)| Ok(GrpcConn(stream)))
 }
 
 /// The TLS HTTP listener as axum sees it.

@@ -212,7 +212,7 @@ async fn failed_attempts_are_rate_limited_per_peer() -> Result<()> {
     let attacker = Some("127.0.0.2".parse()?);
     let neighbour = Some("127.0.0.3".parse()?);
     let wrong = format!("fwa_{}", "1".repeat(64));
-    let max = fleetwatch_aggregator::auth::gate::MAX_FAILURES;
+    let max = fleetwatch_aggregator::auth::agent_access::MAX_FAILURES;
     for i in 0..max {
         let status = refused(
             RawStream::open_from(&agg, attacker, Some(&wrong), hello_msg(&format!("g{i}"))).await,

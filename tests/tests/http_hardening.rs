@@ -234,7 +234,7 @@ async fn silent_connections_are_closed_and_capped_per_address() -> Result<()> {
 /// for new addresses, but never for the one its owner signed in from.
 #[tokio::test]
 async fn guessing_from_elsewhere_cannot_lock_the_owner_out() -> Result<()> {
-    use fleetwatch_aggregator::auth::rate_limit::{MAX_FAILURES, MAX_NAME_FAILURES};
+    use fleetwatch_aggregator::auth::login_limiter::{MAX_FAILURES, MAX_NAME_FAILURES};
     let dir = tempfile::tempdir()?;
     let agg = start(dir.path(), "").await?;
     agg.add_user(

@@ -629,7 +629,7 @@ async fn logins_sent_at_once_get_no_more_guesses() -> Result<()> {
             other => bail!("unexpected {other}: {body}"),
         }
     }
-    let max = fleetwatch_aggregator::auth::rate_limit::MAX_FAILURES;
+    let max = fleetwatch_aggregator::auth::login_limiter::MAX_FAILURES;
     assert!(
         checked <= max as usize,
         "{checked} guesses were checked, more than {max}"

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use fleetwatch_proto::Filesystem;
+use crate::sample::Filesystem;
 
 use super::filter::NameFilter;
 

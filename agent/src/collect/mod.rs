@@ -28,7 +28,7 @@ pub mod workers;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use fleetwatch_proto::Sample;
+use crate::sample::Sample;
 
 use crate::config::WorkerGroupConfig;
 use restart_file::RestartFile;
@@ -117,7 +117,7 @@ impl Collector {
         }
         Sample {
             timestamp_ms,
-            system: Some(system),
+            system,
             workers: scan.workers,
             groups: scan.groups,
         }

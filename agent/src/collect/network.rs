@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use fleetwatch_proto::NetInterface;
+use crate::sample::NetInterface;
 
 use super::filter::NameFilter;
 

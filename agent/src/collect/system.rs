@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use fleetwatch_proto::SystemMetrics;
+use crate::sample::SystemMetrics;
 use sysinfo::{MemoryRefreshKind, System};
 
 use super::cpu::CpuCollector;

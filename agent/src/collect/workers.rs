@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use fleetwatch_proto::{GroupStatus, Worker};
+use crate::sample::{GroupStatus, Worker};
 
 use super::matcher::{self, Classified};
 use super::procfs::{self, Stat};

@@ -10,7 +10,7 @@
 //!   hysteresis) and the `Transition` records.
 //! - [`threshold`] — threshold values: numbers, `min_alive`, `N intervals`.
 //! - [`silence`] — silences that mark transitions as not to be notified.
-//! - [`history`] — which transitions are alert history; the rows and the
+//! - [`alert_history`] — which transitions are alert history; the rows and the
 //!   silences are kept by the store (`store::AlertStore`).
 //! - [`intake`] — the hand-off from ingest: never waits, bounded, keeps
 //!   the newest sample per host when the engine falls behind.
@@ -23,11 +23,11 @@
 //! stores every transition, notifies those with `notify` set, and feeds the
 //! engine the still-firing alerts (`restore`) after a restart.
 
+pub mod alert_history;
 pub mod defaults;
 pub mod engine;
 #[cfg(test)]
 mod fixtures;
-pub mod history;
 pub mod instance;
 pub mod intake;
 mod measure;
@@ -37,12 +37,13 @@ pub mod service;
 pub mod silence;
 pub mod threshold;
 
+pub use crate::model::AlertEvent;
 pub use crate::store::alerts::{AlertFilter, AlertRecord};
+pub use alert_history::AlertHistory;
 pub use defaults::{AlertsConfig, RuleOverride, builtin_rules};
 pub use engine::Engine;
-pub use history::AlertHistory;
 pub use instance::{AlertInstance, AlertState, Transition};
 pub use rules::{Comparison, Metric, Rule, RuleError, Severity};
-pub use service::{AlertEvent, Alerts, AlertsError};
+pub use service::{Alerts, AlertsError};
 pub use silence::{Silence, SilenceError};
 pub use threshold::Threshold;

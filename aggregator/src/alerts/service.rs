@@ -11,18 +11,17 @@ use crate::store::SampleStore;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::alert_history::AlertHistory;
 use super::engine::Engine;
-use super::history::AlertHistory;
 use super::instance::{AlertInstance, AlertState, Transition};
 use super::intake::{Input, Intake};
 use super::notify::Notifier;
-use super::rules::{Rule, Severity};
+use super::rules::Rule;
 use super::silence::{Silence, SilenceError};
 use crate::hub::{Hub, HubEvent};
-use crate::model::{HostInfo, Sample, TimestampMs, now_ms};
+use crate::model::{AlertEvent, HostInfo, Sample, TimestampMs, now_ms};
 use crate::store::{SqliteStore, StoreError};
 
 /// How often host silence is evaluated.
@@ -33,27 +32,10 @@ const QUEUE: usize = 4096;
 /// How often conflation is logged, at most.
 const CONFLATION_LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// An alert change as the page and the WebSocket show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AlertEvent {
-    pub rule: String,
-    pub host_id: String,
-    pub scope: String,
-    pub severity: Severity,
-    /// `pending`, `firing` or `resolved` (a pending alert whose condition
-    /// went away reads as resolved).
-    pub state: AlertState,
-    pub value: f64,
-    pub threshold: f64,
-    pub peak: f64,
-    pub started_at_ms: TimestampMs,
-    pub ended_at_ms: Option<TimestampMs>,
-    pub message: String,
-    pub silenced: bool,
-}
-
+/// How the alert types become the event the hub carries; the event type
+/// is the model's so that the hub needs nothing from alerting.
 impl AlertEvent {
-    fn from_transition(t: &Transition) -> Self {
+    pub(crate) fn from_transition(t: &Transition) -> Self {
         let ended = matches!(t.to, AlertState::Resolved | AlertState::Inactive);
         Self {
             rule: t.rule.clone(),

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::openapi::ErrorBody;
-use crate::auth::agents::{self, AgentToken, TokenError};
-use crate::auth::http::Admin;
+use crate::api::auth::Admin;
+use crate::auth::agent_tokens::{self, AgentToken, TokenError};
 use crate::model::now_ms;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -55,14 +55,19 @@ fn api_error(e: TokenError) -> ApiError {
 
 #[utoipa::path(get, path = "/api/agent-tokens", tag = "agent tokens",
     responses(
-        (status = 200, description = "Every agent token (never its secret) with the hosts it owns", body = [crate::auth::agents::Listed]),
+        (status = 200, description = "Every agent token (never its secret) with the hosts it owns", body = [crate::auth::agent_tokens::Listed]),
         (status = 401, description = "No valid session or API token", body = ErrorBody),
         (status = 403, description = "Not an admin, or a cookie-authenticated request from another site", body = ErrorBody),
     ),
     security(("bearer" = []), ("session" = [])),
 )]
-pub async fn list(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Vec<agents::Listed>>> {
-    Ok(Json(agents::list(&state.store).await.map_err(api_error)?))
+pub async fn list(
+    State(state): State<AppState>,
+    _: Admin,
+) -> ApiResult<Json<Vec<agent_tokens::Listed>>> {
+    Ok(Json(
+        agent_tokens::list(&state.store).await.map_err(api_error)?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/agent-tokens", tag = "agent tokens",
@@ -85,10 +90,9 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Created>)> {
     let Json(body) = body?;
     if let Some(host) = &body.host {
-        crate::ingest::convert::check_id("host", host, 128)
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        crate::ids::check_host_id("host", host).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     }
-    let new = agents::create(&state.store, &body.name, body.host.as_deref(), now_ms())
+    let new = agent_tokens::create(&state.store, &body.name, body.host.as_deref(), now_ms())
         .await
         .map_err(api_error)?;
     tracing::info!(by = %admin.name, token = %new.token.name, "agent token created");
@@ -117,7 +121,7 @@ pub async fn revoke(
     Admin(admin): Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<AgentToken>> {
-    let token = agents::revoke(&state.store, &name, now_ms())
+    let token = agent_tokens::revoke(&state.store, &name, now_ms())
         .await
         .map_err(api_error)?;
     state.gate.close_token(token.id, &token.name);

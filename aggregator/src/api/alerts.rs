@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::openapi::{ErrorBody, RuleDoc};
 use crate::alerts::{AlertFilter, AlertRecord, AlertState, AlertsError, Rule, Severity, Silence};
-use crate::auth::http::Admin;
+use crate::api::auth::Admin;
 use crate::model::now_ms;
 use crate::store::AlertStore;
 
@@ -234,7 +234,7 @@ mod tests {
     async fn history_holds_what_fired_never_what_was_only_pending() {
         let store = SqliteStore::in_memory().await.unwrap();
         let shutdown = CancellationToken::new();
-        let auth = crate::auth::http::HttpAuth::new(false, Duration::from_secs(60), false);
+        let auth = crate::api::auth::HttpAuth::new(false, Duration::from_secs(60), false);
         let history = crate::alerts::AlertHistory::new(std::sync::Arc::new(store.clone()));
         let state = AppState::for_tests(store, Hub::new(), shutdown.clone(), auth).await;
         use AlertState::{Firing, Inactive, Pending, Resolved};

@@ -53,7 +53,7 @@ pub async fn list(
         return Err(ApiError::bad_param("from", "must not be after `to`"));
     }
     if let Some(host) = &params.host {
-        crate::ingest::convert::check_id("host", host, 128)
+        crate::ids::check_host_id("host", host)
             .map_err(|e| ApiError::bad_param("host", e.reason))?;
     }
     Ok(Json(

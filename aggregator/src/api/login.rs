@@ -1,6 +1,6 @@
 //! `POST /api/login`, `POST /api/logout` and `GET /api/me`: dashboard
 //! sessions. Login is rate-limited per peer address and per user name (see
-//! [`crate::auth::rate_limit`]); failures are logged with the peer.
+//! [`crate::auth::login_limiter`]); failures are logged with the peer.
 
 use std::time::Instant;
 
@@ -15,7 +15,7 @@ use serde_json::json;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::openapi::{ErrorBody, Me, SignedIn};
-use crate::auth::http::{Authenticated, Peer, session_secret};
+use crate::api::auth::{Authenticated, Peer, session_secret};
 use crate::auth::{sessions, users};
 
 /// `POST /api/login` body.
@@ -112,8 +112,8 @@ pub async fn me(State(state): State<AppState>, who: Option<Extension<Authenticat
             "user": id.name,
             "role": id.role,
             "via": match id.via {
-                crate::auth::http::Via::Session => "session",
-                crate::auth::http::Via::ApiToken => "api_token",
+                crate::api::auth::Via::Session => "session",
+                crate::api::auth::Via::ApiToken => "api_token",
             },
             "read_requires_login": read_requires_login,
         }))

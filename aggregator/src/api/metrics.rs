@@ -11,7 +11,7 @@ use super::error::{ApiError, ApiResult};
 use super::openapi::ErrorBody;
 use super::params::{parse_step, parse_time};
 use crate::model::{TimestampMs, now_ms};
-use crate::store::history::{self, Metric};
+use crate::store::history_query::{self, Metric};
 use crate::store::{Bucket, CurrentSample, HistoryQuery, HostState, Tier};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -114,14 +114,14 @@ pub async fn history(
     }
     let step_ms = match &params.step {
         Some(v) => parse_step("step", v)?,
-        None => history::default_step_ms(to - from),
+        None => history_query::default_step_ms(to - from),
     };
-    if (to - from) / step_ms > history::MAX_POINTS {
+    if (to - from) / step_ms > history_query::MAX_POINTS {
         return Err(ApiError::bad_param(
             "step",
             format!(
                 "gives more than {} buckets for this window; use a larger step",
-                history::MAX_POINTS
+                history_query::MAX_POINTS
             ),
         ));
     }

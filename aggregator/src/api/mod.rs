@@ -18,12 +18,13 @@
 //! - [`dashboard`] — `/` and `/assets/*`, the embedded web page.
 //! - [`login`] — `/api/login`, `/api/logout`, `/api/me`: dashboard sessions.
 //!
-//! Every request passes [`crate::auth::http::guard`] first (who is asking,
+//! Every request passes [`crate::api::auth::guard`] first (who is asking,
 //! may they read, may they write), and every response carries the security
 //! headers set at the end of [`router`].
 
 pub mod agent_tokens;
 pub mod alerts;
+pub mod auth;
 pub mod dashboard;
 pub mod error;
 pub mod gaps;
@@ -45,10 +46,10 @@ use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::alerts::Alerts;
-use crate::auth::gate::AgentGate;
-use crate::auth::http::HttpAuth;
+use crate::api::auth::HttpAuth;
+use crate::auth::agent_access::AgentGate;
+use crate::connected::Connected;
 use crate::hub::Hub;
-use crate::ingest::Connected;
 use crate::store::{Latest, SqliteStore};
 use error::ApiError;
 
@@ -161,7 +162,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::auth::http::guard,
+            crate::api::auth::guard,
         ))
         // Outside the guard, so that its refusals carry them too.
         .layer(SetResponseHeaderLayer::overriding(

@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::auth::http::SESSION_COOKIE;
+use crate::api::auth::SESSION_COOKIE;
 use crate::model::{
     AlertState, Filesystem, GroupStatus, HostInfo, Role, Severity, Silence, SystemMetrics, Worker,
     WorkerGroup,

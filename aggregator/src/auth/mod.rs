@@ -1,36 +1,38 @@
-//! Who may do what.
+//! Who may do what: the secrets, passwords and policy; each protocol's
+//! edge applies them (`api::auth` on HTTP requests, `ingest::gate` on agent
+//! streams), so nothing here speaks HTTP or gRPC.
 //!
 //! People sign in to the dashboard with a name and password ([`users`],
 //! hashed by [`password`]) and get a session cookie ([`sessions`]); scripts
 //! send an API token ([`api_tokens`]) as `Authorization: Bearer`. Either
 //! carries a [`Role`]: `read` sees everything, `admin` may also change
-//! things. [`policy`] says whether reading needs a login at all; [`http`]
-//! enforces all of it on every request and offers the `Reader` and `Admin`
-//! extractors; [`rate_limit`] slows down password guessing; [`admin`] is the
-//! `user` and `api-token` commands.
+//! things. [`policy`] says whether reading needs a login at all;
+//! `api::auth` enforces all of it on every request and offers the `Reader`
+//! and `Admin` extractors; [`login_limiter`] slows down password guessing;
+//! [`admin`] is the `user` and `api-token` commands.
 //!
 //! - [`secret`] — generating and hashing tokens.
-//! - [`agents`] — agent tokens and host ownership: names, secrets,
+//! - [`agent_tokens`] — agent tokens and host ownership: names, secrets,
 //!   enrollment. Like users, sessions and API tokens, they are kept by the
 //!   store (`store::AgentTokenStore` and its siblings); no SQL lives here.
-//! - [`gate`] — the check on every agent stream, and closing the streams
-//!   of revoked tokens.
-//! - [`limit`] — counting failed attempts per peer.
+//! - [`agent_access`] — the check on every agent stream (token, host
+//!   ownership, failures per peer), and closing the streams of revoked
+//!   tokens.
+//! - [`failure_limiter`] — counting failed attempts per key in a window.
 //! - [`quota`] — what one agent token may take: host ids, bytes per second.
 //! - [`hosts`] — the `Host` names answered while reads are open (DNS
 //!   rebinding).
 
 pub mod admin;
-pub mod agents;
+pub mod agent_access;
+pub mod agent_tokens;
 pub mod api_tokens;
-pub mod gate;
+pub mod failure_limiter;
 pub mod hosts;
-pub mod http;
-pub mod limit;
+pub mod login_limiter;
 pub mod password;
 pub mod policy;
 pub mod quota;
-pub mod rate_limit;
 pub mod secret;
 pub mod sessions;
 pub mod users;

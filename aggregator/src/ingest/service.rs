@@ -15,9 +15,8 @@
 //! agent maps back to the batch it sent there.
 
 use crate::store::SampleStore;
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fleetwatch_proto::{
@@ -30,10 +29,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::convert;
+use super::{convert, gate};
 use crate::alerts::Alerts;
-use crate::auth::agents::AgentToken;
-use crate::auth::gate::AgentGate;
+use crate::auth::agent_access::AgentGate;
+use crate::auth::agent_tokens::AgentToken;
+use crate::connected::{Connected, Denied};
 use crate::hub::{Hub, HubEvent};
 use crate::model::{HostInfo, now_ms};
 use crate::store::{Latest, SqliteStore, Writer};
@@ -41,103 +41,6 @@ use crate::telemetry::{Refusal, Telemetry};
 
 /// How long an agent has to say hello after opening the stream.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// One open agent stream.
-#[derive(Debug)]
-struct Stream {
-    host_id: String,
-    token_id: i64,
-    /// Ends the stream with this status (its token was revoked, its host
-    /// reassigned).
-    close: oneshot::Sender<Status>,
-}
-
-/// The open agent streams, by connection number: what the API reports as
-/// online, and what the [`AgentGate`] closes when access is withdrawn. A
-/// host counts as connected while any stream of it is open, so a stale
-/// stream ending does not mark a reconnected host offline.
-#[derive(Debug, Default, Clone)]
-pub struct Connected {
-    inner: Arc<Mutex<HashMap<u64, Stream>>>,
-}
-
-impl Connected {
-    /// Registers a stream; the receiver yields the status to end it with.
-    fn insert(&self, conn: u64, host_id: &str, token_id: i64) -> oneshot::Receiver<Status> {
-        let (close, closed) = oneshot::channel();
-        if let Ok(mut map) = self.inner.lock() {
-            let host_id = host_id.to_owned();
-            map.insert(
-                conn,
-                Stream {
-                    host_id,
-                    token_id,
-                    close,
-                },
-            );
-        }
-        closed
-    }
-
-    /// Forgets a stream; true when it was its host's last one.
-    fn remove(&self, conn: u64, host_id: &str) -> bool {
-        match self.inner.lock() {
-            Ok(mut map) => {
-                map.remove(&conn);
-                !map.values().any(|s| s.host_id == host_id)
-            }
-            Err(_) => false,
-        }
-    }
-
-    /// Hosts with an open stream.
-    pub fn count(&self) -> usize {
-        self.inner.lock().map_or(0, |m| {
-            m.values()
-                .map(|s| s.host_id.as_str())
-                .collect::<std::collections::HashSet<_>>()
-                .len()
-        })
-    }
-
-    /// The hosts with an open stream, each once.
-    pub fn host_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.inner.lock().map_or_else(
-            |_| Vec::new(),
-            |m| m.values().map(|s| s.host_id.clone()).collect(),
-        );
-        ids.sort_unstable();
-        ids.dedup();
-        ids
-    }
-
-    pub fn contains(&self, host_id: &str) -> bool {
-        self.inner
-            .lock()
-            .is_ok_and(|m| m.values().any(|s| s.host_id == host_id))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.inner.lock().map_or(true, |m| m.is_empty())
-    }
-
-    /// Ends every stream for which `why(host_id, token_id)` gives a status.
-    pub fn close_where(&self, mut why: impl FnMut(&str, i64) -> Option<Status>) {
-        let Ok(mut map) = self.inner.lock() else {
-            return;
-        };
-        let doomed: Vec<(u64, Status)> = map
-            .iter()
-            .filter_map(|(conn, s)| why(&s.host_id, s.token_id).map(|status| (*conn, status)))
-            .collect();
-        for (conn, status) in doomed {
-            if let Some(s) = map.remove(&conn) {
-                tracing::info!(host = %s.host_id, conn, reason = status.message(), "closing agent stream");
-                let _ = s.close.send(status);
-            }
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct IngestService {
@@ -192,7 +95,7 @@ impl Ingest for IngestService {
         request: Request<Streaming<AgentMessage>>,
     ) -> Result<Response<Self::ConnectStream>, Status> {
         let peer = request.remote_addr();
-        let token = self.gate.authenticate(request.metadata(), peer).await?;
+        let token = gate::authenticate(&self.gate, request.metadata(), peer).await?;
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
             .await
@@ -212,7 +115,8 @@ impl Ingest for IngestService {
         })?;
         self.gate
             .authorize_host(&token, &host.host_id, peer)
-            .await?;
+            .await
+            .map_err(gate::status)?;
         let now = now_ms();
         self.store.upsert_host(&host, now).await.map_err(|e| {
             tracing::error!(error = %e, "cannot record host");
@@ -259,7 +163,7 @@ impl IngestService {
         peer: Option<SocketAddr>,
         mut inbound: Streaming<AgentMessage>,
         tx: mpsc::Sender<Outbound>,
-        mut closed: oneshot::Receiver<Status>,
+        mut closed: oneshot::Receiver<Denied>,
     ) {
         // Batches read on this stream: the ordinal an undecodable one is named by.
         let mut batches_read: u64 = 0;
@@ -267,9 +171,9 @@ impl IngestService {
             let message = tokio::select! {
                 () = self.shutdown.cancelled() => return,
                 () = tx.closed() => return,
-                status = &mut closed => {
-                    if let Ok(status) = status {
-                        let _ = tx.send(Err(status)).await;
+                denied = &mut closed => {
+                    if let Ok(denied) = denied {
+                        let _ = tx.send(Err(gate::status(denied))).await;
                     }
                     return;
                 }
@@ -450,21 +354,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_host_is_online_while_any_of_its_streams_is_open() {
-        let connected = Connected::default();
-        let _old = connected.insert(1, "web-1", 7);
-        let _new = connected.insert(2, "web-1", 7);
-        let _other = connected.insert(3, "db-1", 8);
-        assert_eq!(connected.count(), 2);
-        // The stale stream ends after the host reconnected: still online.
-        assert!(!connected.remove(1, "web-1"));
-        assert!(connected.contains("web-1"));
-        assert!(connected.remove(2, "web-1"));
-        assert!(!connected.contains("web-1"));
-        assert_eq!(connected.count(), 1);
-    }
-
-    #[test]
     fn only_decode_failures_are_refusals_of_a_message() {
         use prost::Message;
         // The status tonic-prost makes of a real decode error.
@@ -477,17 +366,5 @@ mod tests {
         assert!(undecodable(&large).is_some());
         assert!(undecodable(&Status::internal("h2 protocol error: stream reset")).is_none());
         assert!(undecodable(&Status::cancelled("operation was canceled")).is_none());
-    }
-
-    #[test]
-    fn close_where_ends_the_chosen_streams_with_their_status() {
-        let connected = Connected::default();
-        let mut a = connected.insert(1, "web-1", 7);
-        let mut b = connected.insert(2, "db-1", 8);
-        connected.close_where(|_, token| (token == 7).then(|| Status::unauthenticated("revoked")));
-        assert_eq!(a.try_recv().unwrap().code(), tonic::Code::Unauthenticated);
-        assert!(b.try_recv().is_err(), "db-1 was not closed");
-        assert!(!connected.contains("web-1"));
-        assert!(connected.contains("db-1"));
     }
 }

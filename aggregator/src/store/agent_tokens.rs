@@ -1,6 +1,6 @@
 //! Agent tokens and host ownership as stored: the [`AgentTokenStore`] trait
 //! and its records. Secrets never reach the store, only their SHA-256; making
-//! secrets, reserved names and the rules of enrollment are `auth::agents`'s.
+//! secrets, reserved names and the rules of enrollment are `auth::agent_tokens`'s.
 
 use serde::Serialize;
 

@@ -10,7 +10,7 @@
 //! older sample backfilled after a reconnect never replaces a newer one. At
 //! start-up [`Latest::load`] reads it once from the database. Whether a host
 //! is online is not kept here; that is who has a stream open
-//! (`ingest::Connected`).
+//! (`connected::Connected`).
 //!
 //! A `std::sync::RwLock` over a `BTreeMap` (sorted by host id, as the API
 //! lists hosts): readers clone the `Arc`s they need and let go at once, and

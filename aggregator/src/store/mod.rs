@@ -22,7 +22,7 @@
 //!   each host's dictionary of entities (filesystems, workers, groups).
 //! - [`chunk`] — consecutive samples of a host as compressed columns.
 //! - [`rollup`] — the 1-minute and 1-hour tiers and their retention.
-//! - [`history`] — the metrics a history query may ask for, bucket sizes,
+//! - [`history_query`] — the metrics a history query may ask for, bucket sizes,
 //!   and which tier serves a query.
 //! - [`codec`] — varints and deflate.
 //! - [`config`] — the `[storage]` config section.
@@ -36,7 +36,7 @@ pub mod chunk;
 pub mod codec;
 pub mod config;
 pub mod gaps;
-pub mod history;
+pub mod history_query;
 pub mod latest;
 pub mod raw;
 pub mod rollup;

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use super::Result;
-use super::history::Metric;
+use super::history_query::Metric;
 use super::rollup::Tier;
 use crate::model::{GroupStatus, HostInfo, Sample, SystemMetrics, TimestampMs, Worker};
 
@@ -102,7 +102,7 @@ pub struct HistoryQuery<'a> {
     pub from_ms: TimestampMs,
     pub to_ms: TimestampMs,
     pub step_ms: i64,
-    /// Serve from this tier instead of the one [`super::history::choose_tier`]
+    /// Serve from this tier instead of the one [`super::history_query::choose_tier`]
     /// picks. A rollup tier needs a step that is a multiple of its buckets.
     pub tier: Option<Tier>,
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::history::Metric;
+use super::history_query::Metric;
 use super::rollup::{Tier, bucket_of};
 use super::samples::{HistoryQuery, HostBatch, SampleStore};
 use crate::model::{

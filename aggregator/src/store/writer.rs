@@ -14,7 +14,6 @@ use tokio::sync::{mpsc, oneshot};
 use super::samples::{HostBatch, SampleStore};
 use super::{Result, StoreError};
 use crate::model::{Sample, now_ms};
-use crate::telemetry::Telemetry;
 
 /// How often the store's upkeep runs when no batch comes.
 const UPKEEP_EVERY: Duration = Duration::from_secs(1);
@@ -29,17 +28,28 @@ struct Job {
     done: oneshot::Sender<Result<Vec<(Sample, bool)>>>,
 }
 
+/// What the writer reports about its work: its queue depth, commit sizes
+/// and commit times. The aggregator's telemetry implements it; the store
+/// itself depends on no counter type.
+pub trait WriterStats: Send + Sync + 'static {
+    /// `n` batches joined (positive) or left (negative) the queue.
+    fn writer_queue(&self, n: i64);
+    /// `batches` agent batches were committed in `took`.
+    fn committed(&self, batches: usize, took: Duration);
+}
+
 /// A handle to the writer task; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
-    telemetry: Telemetry,
+    telemetry: Arc<dyn WriterStats>,
 }
 
 impl Writer {
     /// Starts the writer task. It ends when every handle is dropped.
     /// Its queue depth, commit sizes and commit times go to `telemetry`.
-    pub fn spawn(store: Arc<dyn SampleStore>, telemetry: Telemetry) -> Self {
+    pub fn spawn(store: Arc<dyn SampleStore>, telemetry: impl WriterStats) -> Self {
+        let telemetry: Arc<dyn WriterStats> = Arc::new(telemetry);
         let (tx, rx) = mpsc::channel(QUEUE);
         tokio::spawn(run(store, rx, telemetry.clone()));
         Self { tx, telemetry }
@@ -58,7 +68,7 @@ impl Writer {
             batch: HostBatch { host_id, samples },
             done,
         };
-        let mut queued = Queued::new(&self.telemetry);
+        let mut queued = Queued::new(self.telemetry.as_ref());
         self.tx
             .send(job)
             .await
@@ -71,12 +81,12 @@ impl Writer {
 /// Counts a batch in the writer's queue gauge; a send that fails or is
 /// cancelled takes it out again, one that succeeds leaves it to the writer.
 struct Queued<'a> {
-    telemetry: &'a Telemetry,
+    telemetry: &'a dyn WriterStats,
     sent: bool,
 }
 
 impl<'a> Queued<'a> {
-    fn new(telemetry: &'a Telemetry) -> Self {
+    fn new(telemetry: &'a dyn WriterStats) -> Self {
         telemetry.writer_queue(1);
         Self {
             telemetry,
@@ -97,7 +107,11 @@ impl Drop for Queued<'_> {
     }
 }
 
-async fn run(store: Arc<dyn SampleStore>, mut rx: mpsc::Receiver<Job>, telemetry: Telemetry) {
+async fn run(
+    store: Arc<dyn SampleStore>,
+    mut rx: mpsc::Receiver<Job>,
+    telemetry: Arc<dyn WriterStats>,
+) {
     let mut jobs = Vec::with_capacity(MAX_JOBS_PER_COMMIT);
     let mut upkeep = tokio::time::interval(UPKEEP_EVERY);
     upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

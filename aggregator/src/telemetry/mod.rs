@@ -177,6 +177,17 @@ impl Telemetry {
     }
 }
 
+/// The store's writer reports through the same counters.
+impl crate::store::writer::WriterStats for Telemetry {
+    fn writer_queue(&self, n: i64) {
+        Telemetry::writer_queue(self, n);
+    }
+
+    fn committed(&self, batches: usize, took: Duration) {
+        Telemetry::committed(self, batches, took);
+    }
+}
+
 fn add(counter: &AtomicU64, n: usize) {
     counter.fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
 }

@@ -43,8 +43,8 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
+use crate::api::auth::{Authenticated, identify};
 use crate::api::openapi::ErrorBody;
-use crate::auth::http::{Authenticated, identify};
 use crate::hub::{HubEvent, Published};
 
 /// Largest message a client may send; a subscription to a few hundred hosts fits.

@@ -18,8 +18,8 @@ use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 
 use crate::alerts::{AlertEvent, Alerts};
+use crate::connected::Connected;
 use crate::hub::{Frames, HubEvent};
-use crate::ingest::Connected;
 use crate::model::{GroupStatus, HostInfo, Sample, TimestampMs, now_ms};
 use crate::store::{CurrentSample, GroupRecord, HostState, Latest, fullest_filesystem};
 

@@ -108,7 +108,7 @@ async fn start() -> Server {
             store.clone(),
             hub.clone(),
             shutdown.clone(),
-            crate::auth::http::HttpAuth::new(false, Duration::from_secs(60), false),
+            crate::api::auth::HttpAuth::new(false, Duration::from_secs(60), false),
         )
         .await,
     );

@@ -3,6 +3,7 @@
 //!
 //! - [`samples`] — hosts and samples: the raw tier's chunks and journal,
 //!   the rollup tiers, history and retention.
+//! - [`checkpoint`] — the background task that checkpoints the WAL.
 //! - [`inspect`] — a host's stored samples read from a database file.
 //! - [`legacy`] — moves samples stored by the first schema (a row per
 //!   value) into chunks on the first start after an upgrade.
@@ -15,6 +16,7 @@
 mod agent_tokens;
 mod alerts;
 mod api_tokens;
+pub mod checkpoint;
 mod gaps;
 pub mod inspect;
 mod legacy;

@@ -15,7 +15,7 @@ use sqlx::{Connection, QueryBuilder, Row as _, Sqlite, SqliteConnection};
 use super::{SqliteStore, WAL_LIMIT_BYTES, corrupt, to_i64, to_u32, to_u64};
 use crate::model::{HostInfo, TimestampMs, WorkerGroup, now_ms};
 use crate::store::chunk::{self, Row};
-use crate::store::history::choose_tier;
+use crate::store::history_query::choose_tier;
 use crate::store::raw::{HostRaw, Plan, Raw, Stored};
 use crate::store::rollup::{self, Agg, Tier};
 use crate::store::samples::{

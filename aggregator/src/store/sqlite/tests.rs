@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::model::now_ms;
-use crate::store::history::Metric;
+use crate::store::history_query::Metric;
 use crate::store::rollup::Tier;
 use crate::store::samples::{HistoryQuery, HostBatch, SampleStore};
 use crate::store::suite;

@@ -1,9 +1,9 @@
 //! The gate every agent stream passes before anything it sends is read:
-//! a token in the `authorization` metadata that is known and not revoked,
+//! an agent token that is known and not revoked,
 //! and, once the agent has said which host it is, the right to that host
 //! id. Failures are logged with the peer's address and counted per peer
 //! (an IPv6 peer by its /64); once a peer has too many, every further
-//! failure from it gets `RESOURCE_EXHAUSTED`. A known, unrevoked token still
+//! failure from it is refused as [`Denied::TooManyFailures`]. A known, unrevoked token still
 //! gets in from such an address, so that one broken agent behind a NAT does
 //! not lock out the healthy ones beside it.
 //!
@@ -15,22 +15,22 @@
 //! closes the stream within [`RECHECK`], whether the change came through
 //! the API or through `fleetwatch-aggregator token revoke` in another
 //! process.
+//!
+//! Protocol-neutral: ingest reads the token from the gRPC metadata and says
+//! each [`Denied`] as a gRPC status (`ingest::gate`).
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fleetwatch_proto::AUTHORIZATION_METADATA;
 use tokio_util::sync::CancellationToken;
-use tonic::Status;
-use tonic::metadata::MetadataMap;
 
-use super::agents::{self, AgentToken, Claim};
-use super::limit::FailureLimiter;
+use super::agent_tokens::{self, AgentToken, Claim};
+use super::failure_limiter::FailureLimiter;
+use super::login_limiter::network;
 use super::quota::TokenQuota;
-use super::rate_limit::network;
-use crate::ingest::Connected;
+use crate::connected::{Connected, Denied};
 use crate::model::now_ms;
 use crate::store::{AgentTokenStore, StoreError};
 
@@ -64,28 +64,34 @@ impl AgentGate {
         }
     }
 
-    /// Checks the token a stream opened with. Called before the stream's
-    /// first message is read.
+    /// Checks the token a stream opened with: `secret` as the protocol
+    /// carried it, or why it carried none (which counts as a failure too).
+    /// Called before the stream's first message is read.
     pub async fn authenticate(
         &self,
-        metadata: &MetadataMap,
+        secret: Result<&str, &'static str>,
         peer: Option<SocketAddr>,
-    ) -> Result<AgentToken, Status> {
-        let secret = match bearer(metadata) {
+    ) -> Result<AgentToken, Denied> {
+        let secret = match secret.and_then(agent_secret) {
             Ok(secret) => secret,
-            Err(reason) => return Err(self.refuse(peer, Status::unauthenticated(reason))),
+            Err(reason) => {
+                return Err(self.refuse(peer, Denied::Unauthenticated(reason.to_owned())));
+            }
         };
-        let token = agents::lookup(self.store.as_ref(), secret)
+        let token = agent_tokens::lookup(self.store.as_ref(), secret)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot look up an agent token");
-                Status::unavailable("the aggregator cannot read its database; retry")
+                Denied::Unavailable("the aggregator cannot read its database; retry".to_owned())
             })?;
         match token {
-            None => Err(self.refuse(peer, Status::unauthenticated("unknown agent token"))),
+            None => Err(self.refuse(
+                peer,
+                Denied::Unauthenticated("unknown agent token".to_owned()),
+            )),
             Some(token) if token.is_revoked() => Err(self.refuse(
                 peer,
-                Status::unauthenticated(format!("agent token `{}` has been revoked", token.name)),
+                Denied::Unauthenticated(format!("agent token `{}` has been revoked", token.name)),
             )),
             Some(token) => {
                 if let Err(e) = self.store.touch_agent_token(token.id, now_ms()).await {
@@ -103,13 +109,13 @@ impl AgentGate {
         token: &AgentToken,
         host_id: &str,
         peer: Option<SocketAddr>,
-    ) -> Result<(), Status> {
+    ) -> Result<(), Denied> {
         if let Some(bound) = &token.host_id
             && bound != host_id
         {
             return Err(self.refuse(
                 peer,
-                Status::permission_denied(format!(
+                Denied::PermissionDenied(format!(
                     "agent token `{}` is for host `{bound}`, not `{host_id}`",
                     token.name
                 )),
@@ -126,13 +132,13 @@ impl AgentGate {
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot record a host's owner");
-                Status::unavailable("the aggregator cannot write to its database; retry")
+                Denied::Unavailable("the aggregator cannot write to its database; retry".to_owned())
             })?;
         match claim {
             Claim::Owned => Ok(()),
             Claim::OwnedBy(owner) => Err(self.refuse(
                 peer,
-                Status::permission_denied(format!(
+                Denied::PermissionDenied(format!(
                     "host id `{host_id}` belongs to agent token `{owner}`; an operator can move \
                      it with `fleetwatch-aggregator host reassign {host_id} {}`",
                     token.name
@@ -141,7 +147,7 @@ impl AgentGate {
             // Not a failed attempt: the token is good, it is only full.
             Claim::TokenFull(owned) => {
                 tracing::warn!(?peer, token = %token.name, host = %host_id, owned, "agent token owns as many host ids as it may");
-                Err(Status::resource_exhausted(format!(
+                Err(Denied::OverQuota(format!(
                     "agent token `{}` already owns {owned} host ids, the most `[limits] \
                      hosts_per_token` allows; give this host its own token \
                      (`fleetwatch-aggregator token add NAME --host {host_id}`) or raise the limit",
@@ -166,9 +172,9 @@ impl AgentGate {
         charge.wait
     }
 
-    /// Counts a failure of `peer`; the status to answer with, which is
-    /// `RESOURCE_EXHAUSTED` once the peer has failed too often.
-    fn refuse(&self, peer: Option<SocketAddr>, status: Status) -> Status {
+    /// Counts a failure of `peer`; the answer, which is
+    /// [`Denied::TooManyFailures`] once the peer has failed too often.
+    fn refuse(&self, peer: Option<SocketAddr>, denied: Denied) -> Denied {
         let key = peer.map(|p| network(p.ip()));
         let now = Instant::now();
         let blocked = match self.failures.lock() {
@@ -181,16 +187,16 @@ impl AgentGate {
         };
         match blocked {
             Ok(()) => {
-                tracing::warn!(?peer, code = ?status.code(), reason = status.message(), "agent refused");
-                status
+                tracing::warn!(?peer, ?denied, "agent refused");
+                denied
             }
             Err(wait) => {
                 tracing::debug!(
                     ?peer,
-                    reason = status.message(),
+                    reason = denied.message(),
                     "agent refused: too many failed attempts"
                 );
-                Status::resource_exhausted(format!(
+                Denied::TooManyFailures(format!(
                     "too many failed attempts from this address; retry in {} s",
                     wait.as_secs().max(1)
                 ))
@@ -202,7 +208,7 @@ impl AgentGate {
     pub fn close_token(&self, token_id: i64, name: &str) {
         self.connected.close_where(|_, token| {
             (token == token_id)
-                .then(|| Status::unauthenticated(format!("agent token `{name}` has been revoked")))
+                .then(|| Denied::Unauthenticated(format!("agent token `{name}` has been revoked")))
         });
     }
 
@@ -241,9 +247,11 @@ impl AgentGate {
             .collect();
         self.connected.close_where(|host_id, token_id| {
             if revoked.contains(&token_id) {
-                Some(Status::unauthenticated("this agent token has been revoked"))
+                Some(Denied::Unauthenticated(
+                    "this agent token has been revoked".to_owned(),
+                ))
             } else if owners.get(host_id).is_some_and(|owner| *owner != token_id) {
-                Some(Status::permission_denied(format!(
+                Some(Denied::PermissionDenied(format!(
                     "host id `{host_id}` has been reassigned to another agent token"
                 )))
             } else {
@@ -254,39 +262,22 @@ impl AgentGate {
     }
 }
 
-/// The secret from `authorization: Bearer <token>`.
-fn bearer(metadata: &MetadataMap) -> Result<&str, &'static str> {
-    let value = metadata.get(AUTHORIZATION_METADATA).ok_or(
-        "missing agent token: give the agent --token (see `fleetwatch-aggregator token add`)",
-    )?;
-    let text = value
-        .to_str()
-        .map_err(|_| "malformed authorization metadata")?;
-    let secret = text
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .ok_or("authorization metadata must be `Bearer <agent token>`")?;
-    if !secret.starts_with(agents::PREFIX) {
-        return Err("not an agent token (agent tokens start with fwa_)");
+/// `secret` when it is an agent token at all (not, say, an API token).
+fn agent_secret(secret: &str) -> Result<&str, &'static str> {
+    if secret.starts_with(agent_tokens::PREFIX) {
+        Ok(secret)
+    } else {
+        Err("not an agent token (agent tokens start with fwa_)")
     }
-    Ok(secret)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn metadata(value: &str) -> MetadataMap {
-        let mut m = MetadataMap::new();
-        m.insert(AUTHORIZATION_METADATA, value.parse().unwrap());
-        m
-    }
-
     #[test]
-    fn bearer_takes_only_agent_tokens() {
-        assert_eq!(bearer(&metadata("Bearer fwa_abc")), Ok("fwa_abc"));
-        assert!(bearer(&MetadataMap::new()).unwrap_err().contains("missing"));
-        assert!(bearer(&metadata("Basic xyz")).is_err());
-        assert!(bearer(&metadata("Bearer fwk_abc")).is_err());
+    fn only_agent_tokens_are_looked_up() {
+        assert_eq!(agent_secret("fwa_abc"), Ok("fwa_abc"));
+        assert!(agent_secret("fwk_abc").is_err());
     }
 }

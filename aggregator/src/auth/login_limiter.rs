@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::limit::FailureLimiter;
+use super::failure_limiter::FailureLimiter;
 
 pub const MAX_FAILURES: u32 = 5;
 /// Failures of one name from all addresses together, per window.

@@ -1,4 +1,5 @@
-//! Authentication on every HTTP request, and the extractors handlers use.
+//! Authentication on every HTTP request, and the extractors handlers use:
+//! the HTTP edge of [`crate::auth`], which keeps the secrets and policy.
 //!
 //! [`guard`] runs before routing: it works out who is asking (a session
 //! cookie or an `Authorization: Bearer` API token; a bad token is refused,
@@ -15,7 +16,7 @@
 //!   cookie) and the `/ws` upgrade are refused when their `Origin` is not
 //!   this server, on top of the cookie being `SameSite=Strict`;
 //! - while reads are open, a request whose `Host` is not one of this
-//!   server's names ([`super::hosts`]) is refused with a 421, before
+//!   server's names ([`crate::auth::hosts`]) is refused with a 421, before
 //!   anything else (DNS rebinding).
 //!
 //! Handlers that change something also take [`Admin`] (and may take
@@ -33,10 +34,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
-use super::rate_limit::LoginLimiter;
-use super::{AuthError, Role, api_tokens, sessions};
-use crate::api::AppState;
-use crate::api::error::ApiError;
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::login_limiter::LoginLimiter;
+use crate::auth::{AuthError, Role, api_tokens, sessions};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "fw_session";
@@ -54,7 +55,7 @@ pub struct HttpAuth {
     /// and a core for tens of ms): more logins at the same moment get 429.
     pub password_checks: Arc<Semaphore>,
     /// While reads are open, the `Host` names answered; `None`: any.
-    pub allowed_hosts: Option<Arc<super::hosts::AllowedHosts>>,
+    pub allowed_hosts: Option<Arc<crate::auth::hosts::AllowedHosts>>,
 }
 
 /// Password checks that may run at once.
@@ -73,7 +74,7 @@ impl HttpAuth {
     }
 
     /// Answers only requests naming `hosts` (used while reads are open).
-    pub fn with_allowed_hosts(mut self, hosts: super::hosts::AllowedHosts) -> Self {
+    pub fn with_allowed_hosts(mut self, hosts: crate::auth::hosts::AllowedHosts) -> Self {
         self.allowed_hosts = Some(Arc::new(hosts));
         self
     }

@@ -1,156 +1,16 @@
-//! The ingest edge: checks every field of what an agent sent and turns the
-//! wire types into the aggregator's own. Nothing from an agent is trusted:
-//! numbers must be finite and in range, strings bounded, lists bounded,
-//! timestamps near now. The error names the field and says what is wrong.
+//! A `Batch`'s samples, checked field by field and turned into the
+//! aggregator's [`Sample`]s; and the ranges an agent's spool dropped, as
+//! gaps in the host's history.
 
 use std::collections::HashSet;
 
 use fleetwatch_proto as wire;
 
+use super::limits::*;
+use crate::ids::{Invalid, MAX_GROUP_NAME, check_id, invalid};
 use crate::model::{
     Filesystem, GroupStatus, HostInfo, NetInterface, Sample, SystemMetrics, TimestampMs, Worker,
-    WorkerGroup,
 };
-
-/// Largest gRPC message the aggregator decodes.
-pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
-pub const MAX_SAMPLES_PER_BATCH: usize = 1000;
-pub const MAX_WORKERS_PER_SAMPLE: usize = 1024;
-pub const MAX_GROUPS: usize = 256;
-pub const MAX_FILESYSTEMS: usize = 256;
-pub const MAX_CORES: usize = 4096;
-pub const MAX_INTERFACES: usize = 256;
-pub const MAX_CMDLINE: usize = 4096;
-/// Longest ordinary string (names, versions, devices).
-pub const MAX_TEXT: usize = 256;
-pub const MAX_PATH: usize = 1024;
-/// How far ahead of the aggregator's clock a sample may be: clock skew
-/// between NTP-synchronised hosts is far below this. A sample further ahead
-/// would pin the host's "current" values until the clock caught up.
-pub const MAX_FUTURE_MS: i64 = 30 * 1000;
-/// How old a sample may be (an agent that buffered through a long outage).
-pub const MAX_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
-
-/// What is wrong with a message, naming the field.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Invalid {
-    pub field: String,
-    pub reason: String,
-}
-
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        field: field.into(),
-        reason: reason.into(),
-    }
-}
-
-/// Identifiers (host ids, worker group names) go into URLs, SQL parameters
-/// and the page: a small alphabet, bounded length.
-pub fn check_id(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
-    if value.is_empty() || value.len() > max {
-        return Err(invalid(field, format!("must be 1 to {max} characters")));
-    }
-    if !value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-    {
-        return Err(invalid(
-            field,
-            "may contain only letters, digits, `.`, `-` and `_`",
-        ));
-    }
-    // Ids become path segments (URLs, links): `.` and `..` are not names.
-    if value.chars().all(|c| c == '.') {
-        return Err(invalid(field, "must not be only dots"));
-    }
-    Ok(())
-}
-
-/// `used` of `total` for memory and swap: more used than there is means a
-/// broken or hostile agent (and percentages in the zillions).
-fn within(at: &str, name: &str, value: u64, total: u64) -> Result<u64, Invalid> {
-    if value > total {
-        return Err(invalid(
-            format!("{at}.{name}"),
-            format!("is {value}, more than the total {total}"),
-        ));
-    }
-    Ok(value)
-}
-
-fn text(field: &str, value: String, max: usize) -> Result<String, Invalid> {
-    if value.len() > max {
-        return Err(invalid(
-            field,
-            format!("is {} bytes, more than {max}", value.len()),
-        ));
-    }
-    Ok(value)
-}
-
-fn number(field: &str, value: f64, max: f64) -> Result<f64, Invalid> {
-    if !value.is_finite() {
-        return Err(invalid(field, format!("is not a finite number ({value})")));
-    }
-    if value < 0.0 {
-        return Err(invalid(field, format!("is negative ({value})")));
-    }
-    if value > max {
-        return Err(invalid(field, format!("is {value}, more than {max}")));
-    }
-    Ok(value)
-}
-
-/// A percentage; a hair over 100 (rounding in the kernel's counters) is clamped.
-fn percent(field: &str, value: f64) -> Result<f64, Invalid> {
-    Ok(number(field, value, 101.0)?.min(100.0))
-}
-
-fn bounded<T>(field: &str, list: &[T], max: usize) -> Result<(), Invalid> {
-    if list.len() > max {
-        Err(invalid(
-            field,
-            format!("has {} entries, more than {max}", list.len()),
-        ))
-    } else {
-        Ok(())
-    }
-}
-
-pub fn hello(h: wire::Hello) -> Result<HostInfo, Invalid> {
-    check_id("hello.host_id", &h.host_id, 128)?;
-    if !(100..=3_600_000).contains(&h.interval_ms) {
-        return Err(invalid(
-            "hello.interval_ms",
-            format!("{} is outside 100..=3600000", h.interval_ms),
-        ));
-    }
-    if h.cpu_count > 65_536 {
-        return Err(invalid("hello.cpu_count", "is more than 65536"));
-    }
-    bounded("hello.worker_groups", &h.worker_groups, MAX_GROUPS)?;
-    let mut worker_groups = Vec::with_capacity(h.worker_groups.len());
-    for (i, g) in h.worker_groups.into_iter().enumerate() {
-        check_id(&format!("hello.worker_groups[{i}].name"), &g.name, 64)?;
-        worker_groups.push(WorkerGroup {
-            name: g.name,
-            min_alive: g.min_alive,
-        });
-    }
-    Ok(HostInfo {
-        host_id: h.host_id,
-        hostname: text("hello.hostname", h.hostname, MAX_TEXT)?,
-        os: text("hello.os", h.os, MAX_TEXT)?,
-        kernel: text("hello.kernel", h.kernel, MAX_TEXT)?,
-        cpu_count: h.cpu_count,
-        memory_total_bytes: h.memory_total_bytes,
-        agent_version: text("hello.agent_version", h.agent_version, MAX_TEXT)?,
-        interval_ms: h.interval_ms,
-        worker_groups,
-    })
-}
 
 /// Most dropped ranges one batch may report.
 pub const MAX_DROPPED_RANGES: usize = 1000;
@@ -261,7 +121,7 @@ fn sample(
         .enumerate()
         .map(|(i, g)| {
             let field = format!("{at}.groups[{i}]");
-            check_id(&format!("{field}.name"), &g.name, 64)?;
+            check_id(&format!("{field}.name"), &g.name, MAX_GROUP_NAME)?;
             declared_group(format!("{field}.name"), &g.name, declared)?;
             if !named.insert(g.name.clone()) {
                 return Err(invalid(
@@ -410,7 +270,7 @@ fn interface(at: &str, n: wire::NetInterface, max_rate: f64) -> Result<NetInterf
 }
 
 fn worker(at: &str, w: wire::Worker, declared: &HashSet<&str>) -> Result<Worker, Invalid> {
-    check_id(&format!("{at}.group"), &w.group, 64)?;
+    check_id(&format!("{at}.group"), &w.group, MAX_GROUP_NAME)?;
     declared_group(format!("{at}.group"), &w.group, declared)?;
     Ok(Worker {
         group: w.group,
@@ -432,6 +292,7 @@ fn worker(at: &str, w: wire::Worker, declared: &HashSet<&str>) -> Result<Worker,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::WorkerGroup;
 
     const NOW: i64 = 1_800_000_000_000;
 
@@ -713,74 +574,6 @@ mod tests {
         assert_eq!(sample.workers.len(), MAX_WORKERS_PER_SAMPLE);
         assert_eq!(sample.system.filesystems.len(), MAX_FILESYSTEMS);
         assert_eq!(sample.system.cpu_percent, 12.5);
-    }
-
-    #[test]
-    fn checks_hello() {
-        let good = wire::Hello {
-            host_id: "web-1".into(),
-            interval_ms: 1000,
-            worker_groups: vec![wire::WorkerGroup {
-                name: "queue".into(),
-                min_alive: 3,
-            }],
-            ..Default::default()
-        };
-        let host = hello(good.clone()).expect("valid");
-        assert_eq!(host.worker_groups[0].min_alive, 3);
-        for (h, field) in [
-            (
-                wire::Hello {
-                    host_id: "".into(),
-                    ..good.clone()
-                },
-                "hello.host_id",
-            ),
-            (
-                wire::Hello {
-                    host_id: "a/b".into(),
-                    ..good.clone()
-                },
-                "hello.host_id",
-            ),
-            (
-                wire::Hello {
-                    host_id: "h".repeat(200),
-                    ..good.clone()
-                },
-                "hello.host_id",
-            ),
-            (
-                wire::Hello {
-                    host_id: "..".into(),
-                    ..good.clone()
-                },
-                "hello.host_id",
-            ),
-            (
-                wire::Hello {
-                    host_id: ".".into(),
-                    ..good.clone()
-                },
-                "hello.host_id",
-            ),
-            (
-                wire::Hello {
-                    interval_ms: 0,
-                    ..good.clone()
-                },
-                "hello.interval_ms",
-            ),
-            (
-                wire::Hello {
-                    hostname: "h".repeat(300),
-                    ..good.clone()
-                },
-                "hello.hostname",
-            ),
-        ] {
-            assert_eq!(hello(h).expect_err(field).field, field);
-        }
     }
 
     #[test]
