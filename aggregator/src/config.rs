@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use fleetwatch_common::config::pick;
 use serde::Deserialize;
 
@@ -32,16 +32,11 @@ pub enum ConfigError {
     },
 }
 
-/// Command line of `fleetwatch-aggregator`.
+/// The flags that configure a run: the top layer of the configuration.
+/// `crate::cli::Cli` flattens them into the whole command line; they parse
+/// on their own too (tests do).
 #[derive(Debug, Default, Parser)]
-#[command(
-    name = "fleetwatch-aggregator",
-    version,
-    about = "Receives samples from fleetwatch agents over gRPC, stores them, and serves the API and dashboard.",
-    long_about = "Receives samples from fleetwatch agents over gRPC, stores them in SQLite, and \
-serves the REST API and dashboard over HTTP.\n\nPrecedence: flags, then FLEETWATCH_* environment \
-variables, then the config file, then built-in defaults."
-)]
+#[command(name = "fleetwatch-aggregator")]
 pub struct Args {
     /// TOML config file (see deploy/aggregator.example.toml for every key).
     #[arg(
@@ -103,34 +98,6 @@ pub struct Args {
     /// `open`. Changing anything always needs an admin [default: auto].
     #[arg(long, env = "FLEETWATCH_READ_AUTH", value_name = "POLICY", value_enum)]
     pub read_auth: Option<ReadPolicy>,
-
-    /// Send a test notification to every webhook in the config, report
-    /// each result, and exit (non-zero if any failed).
-    #[arg(long)]
-    pub test_webhook: bool,
-
-    /// Without a command, the aggregator runs. A command manages its
-    /// database (the one from --db or the config) and exits; it is safe to
-    /// run while the aggregator is running.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-/// `fleetwatch-aggregator <command>`: administration that exits when done.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Agent tokens: the credentials agents stream samples with.
-    #[command(subcommand)]
-    Token(crate::admin::TokenCommand),
-    /// Which agent token owns which host id.
-    #[command(subcommand)]
-    Host(crate::admin::HostCommand),
-    /// Dashboard users: names, passwords and roles.
-    #[command(subcommand)]
-    User(crate::auth::admin::UserCommand),
-    /// API tokens: credentials for scripts (Authorization: Bearer).
-    #[command(subcommand)]
-    ApiToken(crate::auth::admin::ApiTokenCommand),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -209,6 +176,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// `https` when the listeners serve TLS, else `http`.
+    pub fn http_scheme(&self) -> &'static str {
+        if self.tls.mode == TlsMode::Off {
+            "http"
+        } else {
+            "https"
+        }
+    }
+
     pub fn load(args: &Args) -> Result<Self, ConfigError> {
         let (file, origin) = match &args.config {
             Some(path) => (read_file(path)?, path.display().to_string()),

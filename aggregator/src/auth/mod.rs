@@ -6,8 +6,8 @@
 //! carries a [`Role`]: `read` sees everything, `admin` may also change
 //! things. [`policy`] says whether reading needs a login at all; [`http`]
 //! enforces all of it on every request and offers the `Reader` and `Admin`
-//! extractors; [`rate_limit`] slows down password guessing; [`admin`] is the
-//! `user` and `api-token` commands.
+//! extractors; [`rate_limit`] slows down password guessing. The `user` and
+//! `api-token` commands are in `crate::cli`.
 //!
 //! - [`secret`] — generating and hashing tokens.
 //! - [`agents`] — agent tokens and host ownership: names, secrets,
@@ -19,7 +19,6 @@
 //! - [`hosts`] — the `Host` names answered while reads are open (DNS
 //!   rebinding).
 
-pub mod admin;
 pub mod agents;
 pub mod api_tokens;
 pub mod gate;
