@@ -4,7 +4,7 @@
 //! hashed by [`password`]) and get a session cookie ([`sessions`]); scripts
 //! send an API token ([`api_tokens`]) as `Authorization: Bearer`. Either
 //! carries a [`Role`]: `read` sees everything, `admin` may also change
-//! things. [`policy`] says whether reading needs a login at all; [`http`]
+//! things. [`config`] (the `[auth]` section) says whether reading needs a login at all; [`http`]
 //! enforces all of it on every request and offers the `Reader` and `Admin`
 //! extractors; [`rate_limit`] slows down password guessing. The `user` and
 //! `api-token` commands are in `crate::cli`.
@@ -21,12 +21,12 @@
 
 pub mod agents;
 pub mod api_tokens;
+pub mod config;
 pub mod gate;
 pub mod hosts;
 pub mod http;
 pub mod limit;
 pub mod password;
-pub mod policy;
 pub mod rate_limit;
 pub mod secret;
 pub mod sessions;

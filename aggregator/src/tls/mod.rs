@@ -5,7 +5,10 @@
 //! first start and reused after. [`spawn_acceptor`] runs the TLS handshakes
 //! off the accept loop, so one slow or hostile client cannot stall the
 //! others, and hands finished connections to tonic ([`GrpcIncoming`]) and to
-//! axum ([`HttpsListener`]).
+//! axum ([`HttpsListener`]). [`config`] checks the `tls_*` keys of the
+//! config into a [`TlsConfig`].
+
+pub mod config;
 
 use std::io;
 use std::net::SocketAddr;
