@@ -1,47 +1,36 @@
 //! The aggregator's configuration: built-in defaults, then a TOML file, then
-//! `FLEETWATCH_` environment variables, then command-line flags.
+//! `FLEETWATCH_` environment variables, then command-line flags, layered by
+//! [`fleetwatch_common::config`] (shared with the agent).
+//!
+//! This file has the command line's flags ([`Args`]), the file's shape
+//! ([`FileConfig`]) and the top-level keys; each `[section]` is checked
+//! beside the code it configures: `[alerts]` in `alerts::config` (webhooks
+//! in `alerts::notify::config`), `[auth]` in `auth::config`, `[storage]` in
+//! `store::config`, `[limits]` in `conn::config`, and the `tls_*` keys in
+//! `tls::config`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use fleetwatch_common::config::pick;
-use serde::Deserialize;
+use clap::Parser;
+use fleetwatch_common::config::{Layers, flag_for_key, parse_duration};
+use serde::{Deserialize, Serialize, Serializer};
+
+pub use fleetwatch_common::config::ConfigError;
 
 use crate::alerts::{AlertsConfig, Rule, builtin_rules};
-use crate::auth::policy::{
-    AuthConfig, AuthFileConfig, MAX_SESSION_TTL, MIN_SESSION_TTL, ReadPolicy,
-};
-use crate::tls::{TlsConfig, TlsMode};
+use crate::auth::config::{AuthConfig, AuthFileConfig, ReadPolicy};
+use crate::tls::TlsConfig;
+use crate::tls::config::TlsKeys;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("{origin}: key `{key}`: {reason}")]
-    Invalid {
-        origin: String,
-        key: String,
-        reason: String,
-    },
-}
-
-/// Command line of `fleetwatch-aggregator`.
-#[derive(Debug, Default, Parser)]
-#[command(
-    name = "fleetwatch-aggregator",
-    version,
-    about = "Receives samples from fleetwatch agents over gRPC, stores them, and serves the API and dashboard.",
-    long_about = "Receives samples from fleetwatch agents over gRPC, stores them in SQLite, and \
-serves the REST API and dashboard over HTTP.\n\nPrecedence: flags, then FLEETWATCH_* environment \
-variables, then the config file, then built-in defaults."
-)]
+/// The flags that configure a run: the top layer of the configuration
+/// (clap reads each one's environment variable beneath it). Serialized,
+/// they are the keys they set, in the file's shape.
+/// `crate::cli::Cli` flattens them into the whole command line; they parse
+/// on their own too (tests do).
+#[derive(Debug, Default, Parser, Serialize)]
+#[command(name = "fleetwatch-aggregator")]
 pub struct Args {
     /// TOML config file (see deploy/aggregator.example.toml for every key).
     #[arg(
@@ -51,40 +40,49 @@ pub struct Args {
         value_name = "FILE",
         global = true
     )]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
 
     /// Address the gRPC ingest service listens on [default: 127.0.0.1:7400].
     #[arg(long, env = "FLEETWATCH_GRPC_LISTEN", value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub grpc_listen: Option<String>,
 
     /// Address the HTTP API and dashboard listen on [default: 127.0.0.1:7401].
     #[arg(long, env = "FLEETWATCH_HTTP_LISTEN", value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub http_listen: Option<String>,
 
     /// SQLite database file, created if missing [default: fleetwatch.db].
     #[arg(long, env = "FLEETWATCH_DB", value_name = "PATH", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub db: Option<PathBuf>,
 
     /// How long raw samples are kept, such as 48h or 7d [default: 48h]; rollups are kept longer ([storage] in the config file).
     #[arg(long, env = "FLEETWATCH_RETENTION", value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retention: Option<String>,
 
     /// TLS certificate chain (PEM) for both listeners; needs --tls-key.
     #[arg(long, env = "FLEETWATCH_TLS_CERT", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_cert: Option<PathBuf>,
 
     /// Private key (PEM) of --tls-cert.
     #[arg(long, env = "FLEETWATCH_TLS_KEY", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
 
     /// Serve TLS with a self-signed certificate generated on first start in
     /// `tls/` beside the database; its fingerprint is logged for agents to pin.
     #[arg(long, env = "FLEETWATCH_TLS_SELF_SIGNED")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tls_self_signed: bool,
 
     /// CA (PEM) that agents' client certificates must chain to (mutual TLS
     /// on the gRPC listener).
     #[arg(long, env = "FLEETWATCH_TLS_CLIENT_CA", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_client_ca: Option<PathBuf>,
 
     /// An agent token (`fwa_` and at least 32 more characters) accepted
@@ -97,40 +95,34 @@ pub struct Args {
         value_name = "TOKEN",
         hide_env_values = true
     )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_token: Option<String>,
     /// Whether reading the dashboard, REST API and WebSocket needs a login:
     /// `auto` (open on a loopback listener, login otherwise), `login` or
     /// `open`. Changing anything always needs an admin [default: auto].
     #[arg(long, env = "FLEETWATCH_READ_AUTH", value_name = "POLICY", value_enum)]
+    #[serde(
+        rename = "auth",
+        serialize_with = "read_auth_as_section",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub read_auth: Option<ReadPolicy>,
-
-    /// Send a test notification to every webhook in the config, report
-    /// each result, and exit (non-zero if any failed).
-    #[arg(long)]
-    pub test_webhook: bool,
-
-    /// Without a command, the aggregator runs. A command manages its
-    /// database (the one from --db or the config) and exits; it is safe to
-    /// run while the aggregator is running.
-    #[command(subcommand)]
-    pub command: Option<Command>,
 }
 
-/// `fleetwatch-aggregator <command>`: administration that exits when done.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Agent tokens: the credentials agents stream samples with.
-    #[command(subcommand)]
-    Token(crate::admin::TokenCommand),
-    /// Which agent token owns which host id.
-    #[command(subcommand)]
-    Host(crate::admin::HostCommand),
-    /// Dashboard users: names, passwords and roles.
-    #[command(subcommand)]
-    User(crate::auth::admin::UserCommand),
-    /// API tokens: credentials for scripts (Authorization: Bearer).
-    #[command(subcommand)]
-    ApiToken(crate::auth::admin::ApiTokenCommand),
+/// `--read-auth` is the `[auth]` section's `read`.
+fn read_auth_as_section<S: Serializer>(read: &Option<ReadPolicy>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut section = s.serialize_map(Some(1))?;
+    section.serialize_entry("read", read)?;
+    section.end()
+}
+
+/// The flag that sets `key`.
+fn flag_name(key: &str) -> String {
+    match key {
+        "auth.read" => "--read-auth".to_owned(),
+        key => flag_for_key(key),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -209,131 +201,88 @@ impl Default for Config {
 }
 
 impl Config {
-    pub fn load(args: &Args) -> Result<Self, ConfigError> {
-        let (file, origin) = match &args.config {
-            Some(path) => (read_file(path)?, path.display().to_string()),
-            None => (FileConfig::default(), "config".to_owned()),
-        };
-        Self::merge(args, file, &origin)
+    /// `https` when the listeners serve TLS, else `http`.
+    pub fn http_scheme(&self) -> &'static str {
+        if self.tls.mode == crate::tls::TlsMode::Off {
+            "http"
+        } else {
+            "https"
+        }
     }
 
-    fn merge(args: &Args, file: FileConfig, file_origin: &str) -> Result<Self, ConfigError> {
+    /// Layers defaults, the config file named by `args`, and `args` itself
+    /// (flags and environment), and checks the result.
+    pub fn load(args: &Args) -> Result<Self, ConfigError> {
+        let layers = Layers::load(args.config.as_deref(), args, flag_name)?;
+        Self::from_layers(&layers)
+    }
+
+    fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
         let defaults = Self::default();
-        let tls = tls_config(args, &file, file_origin)?;
-        let auth = auth_config(args, &file.auth, file_origin)?;
-        let addr = |value: Option<(String, String)>, key: &str, default: SocketAddr| {
-            value.map_or(Ok(default), |(text, origin)| {
-                text.parse::<SocketAddr>()
-                    .map_err(|e| ConfigError::Invalid {
-                        origin,
-                        key: key.to_owned(),
-                        reason: format!("`{text}` is not an address like 0.0.0.0:7400: {e}"),
-                    })
-            })
-        };
-        let grpc_listen = addr(
-            pick(
-                &args.grpc_listen,
-                &file.grpc_listen,
-                "--grpc-listen",
-                file_origin,
-            ),
+        let file: FileConfig = layers.extract()?;
+        let tls = TlsKeys {
+            tls_cert: file.tls_cert,
+            tls_key: file.tls_key,
+            tls_self_signed: file.tls_self_signed,
+            tls_names: file.tls_names,
+            tls_client_ca: file.tls_client_ca,
+        }
+        .build(layers)?;
+        let section = |(key, reason): (String, String)| layers.invalid(&key, reason);
+        let auth = file.auth.build().map_err(section)?;
+        let grpc_listen = address(
+            layers,
             "grpc_listen",
+            file.grpc_listen,
             defaults.grpc_listen,
         )?;
-        let http_listen = addr(
-            pick(
-                &args.http_listen,
-                &file.http_listen,
-                "--http-listen",
-                file_origin,
-            ),
+        let http_listen = address(
+            layers,
             "http_listen",
+            file.http_listen,
             defaults.http_listen,
         )?;
-        let retention = match pick(&args.retention, &file.retention, "--retention", file_origin) {
+        let retention = match &file.retention {
             None => defaults.retention,
-            Some((text, origin)) => {
-                let d = humantime::parse_duration(&text).map_err(|e| ConfigError::Invalid {
-                    origin: origin.clone(),
-                    key: "retention".to_owned(),
-                    reason: format!("`{text}` is not a duration: {e}"),
-                })?;
+            Some(text) => {
+                let d = parse_duration(text).map_err(|e| layers.invalid("retention", e))?;
                 if d < Duration::from_secs(60) {
-                    return Err(ConfigError::Invalid {
-                        origin,
-                        key: "retention".to_owned(),
-                        reason: "must be at least 1m".to_owned(),
-                    });
+                    return Err(layers.invalid("retention", "must be at least 1m"));
                 }
                 d
             }
         };
-        let storage =
-            file.storage
-                .build(retention)
-                .map_err(|(key, reason)| ConfigError::Invalid {
-                    origin: file_origin.to_owned(),
-                    key,
-                    reason,
-                })?;
-        let limits = file
-            .limits
-            .build()
-            .map_err(|(key, reason)| ConfigError::Invalid {
-                origin: file_origin.to_owned(),
-                key,
-                reason,
-            })?;
-        let db = args.db.clone().or(file.db).unwrap_or(defaults.db);
+        let storage = file.storage.build(retention).map_err(section)?;
+        let limits = file.limits.build().map_err(section)?;
+        let db = file.db.unwrap_or(defaults.db);
         if db.as_os_str().is_empty() {
-            return Err(ConfigError::Invalid {
-                origin: file_origin.to_owned(),
-                key: "db".to_owned(),
-                reason: "is empty".to_owned(),
-            });
+            return Err(layers.invalid("db", "is empty"));
         }
-        let rules = file.alerts.build().map_err(|e| ConfigError::Invalid {
-            origin: file_origin.to_owned(),
-            key: "alerts".to_owned(),
-            reason: e.to_string(),
-        })?;
-        let notify_err = |e: crate::alerts::notify::NotifyConfigError| ConfigError::Invalid {
-            origin: file_origin.to_owned(),
-            key: "alerts".to_owned(),
-            reason: e.to_string(),
-        };
-        crate::alerts::notify::validate_webhooks(&file.alerts.webhooks).map_err(notify_err)?;
-        file.alerts.notify.validate().map_err(notify_err)?;
+        let rules = file
+            .alerts
+            .rules_in_force()
+            .map_err(|reason| layers.invalid_in_file("alerts", reason))?;
         if let Some(url) = &file.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            return Err(ConfigError::Invalid {
-                origin: file_origin.to_owned(),
-                key: "public_url".to_owned(),
-                reason: format!("`{url}` must start with http:// or https://"),
-            });
+            return Err(layers.invalid(
+                "public_url",
+                format!("`{url}` must start with http:// or https://"),
+            ));
         }
-        let agent_token = match pick(
-            &args.agent_token,
-            &file.agent_token,
-            "--agent-token",
-            file_origin,
-        ) {
+        let agent_token = match file.agent_token {
             None => None,
-            Some((token, origin)) => {
+            Some(token) => {
                 let token = token.trim().to_owned();
                 if !token.starts_with(crate::auth::agent_tokens::PREFIX)
                     || token.len() < crate::auth::agent_tokens::PREFIX.len() + 32
                     || !token.chars().all(|c| c.is_ascii_graphic())
                 {
-                    return Err(ConfigError::Invalid {
-                        origin,
-                        key: "agent_token".to_owned(),
-                        reason: "must be `fwa_` and at least 32 more printable characters, \
-                                 such as fwa_$(openssl rand -hex 32)"
-                            .to_owned(),
-                    });
+                    return Err(layers.invalid(
+                        "agent_token",
+                        "must be `fwa_` and at least 32 more printable characters, \
+                         such as fwa_$(openssl rand -hex 32)",
+                    ));
                 }
                 Some(token)
             }
@@ -355,150 +304,50 @@ impl Config {
     }
 }
 
-/// The `tls_*` settings, checked: the files must exist and parse now
-/// rather than at the first connection.
-fn tls_config(args: &Args, file: &FileConfig, file_origin: &str) -> Result<TlsConfig, ConfigError> {
-    let invalid = |origin: &str, key: &str, reason: String| ConfigError::Invalid {
-        origin: origin.to_owned(),
-        key: key.to_owned(),
-        reason,
+/// The listen address `key` is set to, or `default`.
+fn address(
+    layers: &Layers,
+    key: &str,
+    text: Option<String>,
+    default: SocketAddr,
+) -> Result<SocketAddr, ConfigError> {
+    let Some(text) = text else {
+        return Ok(default);
     };
-    let cert = pick(&args.tls_cert, &file.tls_cert, "--tls-cert", file_origin);
-    let key = pick(&args.tls_key, &file.tls_key, "--tls-key", file_origin);
-    let client_ca = pick(
-        &args.tls_client_ca,
-        &file.tls_client_ca,
-        "--tls-client-ca",
-        file_origin,
-    );
-    let self_signed = args.tls_self_signed || file.tls_self_signed == Some(true);
-    let mode = match (cert, key) {
-        (Some((cert, cert_origin)), Some((key, key_origin))) => {
-            if self_signed {
-                return Err(invalid(
-                    file_origin,
-                    "tls_self_signed",
-                    "cannot be combined with tls_cert/tls_key".to_owned(),
-                ));
-            }
-            crate::tls::load_certs(&cert)
-                .map_err(|e| invalid(&cert_origin, "tls_cert", e.to_string()))?;
-            crate::tls::load_key(&key)
-                .map_err(|e| invalid(&key_origin, "tls_key", e.to_string()))?;
-            TlsMode::Files { cert, key }
-        }
-        (Some((_, origin)), None) => {
-            return Err(invalid(
-                &origin,
-                "tls_key",
-                "tls_cert is set but tls_key is not".to_owned(),
-            ));
-        }
-        (None, Some((_, origin))) => {
-            return Err(invalid(
-                &origin,
-                "tls_cert",
-                "tls_key is set but tls_cert is not".to_owned(),
-            ));
-        }
-        (None, None) if self_signed => TlsMode::SelfSigned {
-            names: file.tls_names.clone(),
-        },
-        (None, None) => TlsMode::Off,
-    };
-    if let Some(name) = file
-        .tls_names
-        .iter()
-        .find(|n| n.trim().is_empty() || n.contains(char::is_whitespace))
-    {
-        return Err(invalid(
-            file_origin,
-            "tls_names",
-            format!("`{name}` is not a host name or address"),
-        ));
-    }
-    if !file.tls_names.is_empty() && !matches!(mode, TlsMode::SelfSigned { .. }) {
-        return Err(invalid(
-            file_origin,
-            "tls_names",
-            "only applies with tls_self_signed = true".to_owned(),
-        ));
-    }
-    let client_ca = match client_ca {
-        None => None,
-        Some((path, origin)) => {
-            if mode == TlsMode::Off {
-                return Err(invalid(
-                    &origin,
-                    "tls_client_ca",
-                    "needs TLS: set tls_cert and tls_key, or tls_self_signed".to_owned(),
-                ));
-            }
-            crate::tls::load_certs(&path)
-                .map_err(|e| invalid(&origin, "tls_client_ca", e.to_string()))?;
-            Some(path)
-        }
-    };
-    Ok(TlsConfig { mode, client_ca })
-}
-
-/// The `[auth]` section and `--read-auth`, checked.
-fn auth_config(
-    args: &Args,
-    file: &AuthFileConfig,
-    file_origin: &str,
-) -> Result<AuthConfig, ConfigError> {
-    let defaults = AuthConfig::default();
-    let read = args.read_auth.or(file.read).unwrap_or(defaults.read);
-    let session_ttl = match &file.session_ttl {
-        None => defaults.session_ttl,
-        Some(text) => {
-            let invalid = |reason: String| ConfigError::Invalid {
-                origin: file_origin.to_owned(),
-                key: "auth.session_ttl".to_owned(),
-                reason,
-            };
-            let d = humantime::parse_duration(text)
-                .map_err(|e| invalid(format!("`{text}` is not a duration: {e}")))?;
-            if !(MIN_SESSION_TTL..=MAX_SESSION_TTL).contains(&d) {
-                return Err(invalid(format!(
-                    "`{text}` must be from {} to {}",
-                    humantime::format_duration(MIN_SESSION_TTL),
-                    humantime::format_duration(MAX_SESSION_TTL)
-                )));
-            }
-            d
-        }
-    };
-    Ok(AuthConfig { read, session_ttl })
-}
-
-fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: path.to_owned(),
-        message: e.to_string(),
+    text.parse::<SocketAddr>().map_err(|e| {
+        layers.invalid(
+            key,
+            format!("`{text}` is not an address like 0.0.0.0:7400: {e}"),
+        )
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::tls::TlsMode;
 
     fn args(list: &[&str]) -> Args {
         Args::try_parse_from(std::iter::once("fleetwatch-aggregator").chain(list.iter().copied()))
             .expect("args")
     }
 
+    /// The config from `flags` over a file `agg.toml` holding `toml`.
+    fn load(flags: &[&str], toml: &str) -> Result<Config, ConfigError> {
+        let args = args(flags);
+        let layers = Layers::from_toml(Some(Path::new("agg.toml")), toml, &args, flag_name)?;
+        Config::from_layers(&layers)
+    }
+
     #[test]
     fn flags_override_file_and_defaults_fill_in() {
-        let file: FileConfig =
-            toml::from_str("grpc_listen = \"0.0.0.0:9000\"\nretention = \"48h\"").expect("toml");
-        let cfg = Config::merge(&args(&["--grpc-listen", "127.0.0.1:0"]), file, "agg.toml")
-            .expect("valid");
+        let cfg = load(
+            &["--grpc-listen", "127.0.0.1:0"],
+            "grpc_listen = \"0.0.0.0:9000\"\nretention = \"48h\"",
+        )
+        .expect("valid");
         assert_eq!(cfg.grpc_listen, "127.0.0.1:0".parse().expect("addr"));
         assert_eq!(cfg.http_listen, Config::default().http_listen);
         assert_eq!(cfg.retention, Duration::from_secs(48 * 3600));
@@ -506,19 +355,16 @@ mod tests {
 
     #[test]
     fn alert_rules_are_built_and_bad_ones_named() {
-        let file: FileConfig =
-            toml::from_str("[alerts.defaults.memory]\nenabled = false\n").expect("toml");
-        let cfg = Config::merge(&args(&[]), file, "agg.toml").expect("valid");
+        let cfg = load(&[], "[alerts.defaults.memory]\nenabled = false\n").expect("valid");
         assert!(cfg.rules.iter().any(|r| r.name == "cpu"));
         assert!(!cfg.rules.iter().any(|r| r.name == "memory"));
 
-        let file: FileConfig = toml::from_str(
+        let err = load(
+            &[],
             "[[alerts.rules]]\nname = \"hot\"\nmetric = \"cpu_percent\"\ncomparison = \">=\"\nwarning = 99\ncritical = 90\n",
         )
-        .expect("toml");
-        let err = Config::merge(&args(&[]), file, "agg.toml")
-            .expect_err("critical below warning")
-            .to_string();
+        .expect_err("critical below warning")
+        .to_string();
         assert!(
             err.contains("agg.toml: key `alerts`") && err.contains("hot"),
             "{err}"
@@ -542,54 +388,52 @@ mod tests {
             ("http_listen = \"1.2.3.4:99999\"", "http_listen"),
             ("retention = \"forever\"", "retention"),
             ("retention = \"1s\"", "retention"),
+            ("grpc_port = 1", "grpc_port"),
+            ("retention = 48", "retention"),
+            ("[storage]\nretention_1m = \"5m\"", "storage.retention_1m"),
+            (
+                "[limits]\nconnections_per_address = 0",
+                "limits.connections_per_address",
+            ),
         ] {
-            let file: FileConfig = toml::from_str(text).expect("toml");
-            let err = Config::merge(&args(&[]), file, "agg.toml")
-                .expect_err(text)
-                .to_string();
-            assert!(err.starts_with("agg.toml: key `"), "{err}");
-            assert!(err.contains(key), "{err}");
+            let err = load(&[], text).expect_err(text).to_string();
+            assert!(err.starts_with(&format!("agg.toml: key `{key}`")), "{err}");
         }
-        let err = toml::from_str::<FileConfig>("grpc_port = 1").expect_err("unknown key");
-        assert!(err.to_string().contains("grpc_port"));
+        let err = load(&["--retention", "soon"], "")
+            .expect_err("bad flag")
+            .to_string();
+        assert!(err.starts_with("--retention: key `retention`"), "{err}");
     }
 
     #[test]
     fn auth_section_and_read_flag() {
-        let cfg = Config::merge(&args(&[]), FileConfig::default(), "agg.toml").expect("valid");
+        let cfg = load(&[], "").expect("valid");
         assert_eq!(cfg.auth, AuthConfig::default());
-        let file: FileConfig =
-            toml::from_str("[auth]\nread = \"login\"\nsession_ttl = \"30m\"").expect("toml");
-        let cfg = Config::merge(&args(&[]), file, "agg.toml").expect("valid");
+        let cfg = load(&[], "[auth]\nread = \"login\"\nsession_ttl = \"30m\"").expect("valid");
         assert_eq!(cfg.auth.read, ReadPolicy::Login);
         assert_eq!(cfg.auth.session_ttl, Duration::from_secs(1800));
-        let file: FileConfig = toml::from_str("[auth]\nread = \"login\"").expect("toml");
-        let cfg = Config::merge(&args(&["--read-auth", "open"]), file, "agg.toml").expect("valid");
+        let cfg = load(&["--read-auth", "open"], "[auth]\nread = \"login\"").expect("valid");
         assert_eq!(cfg.auth.read, ReadPolicy::Open, "the flag wins");
 
-        let file: FileConfig = toml::from_str("[auth]\nsession_ttl = \"0s\"").expect("toml");
-        let err = Config::merge(&args(&[]), file, "agg.toml")
+        let err = load(&[], "[auth]\nsession_ttl = \"0s\"")
             .expect_err("zero ttl")
             .to_string();
         assert!(err.contains("key `auth.session_ttl`"), "{err}");
         for bad in ["[auth]\nread = \"maybe\"", "[auth]\nreed = \"open\""] {
-            assert!(toml::from_str::<FileConfig>(bad).is_err(), "{bad}");
+            let err = load(&[], bad).expect_err(bad).to_string();
+            assert!(err.starts_with("agg.toml: key `auth.re"), "{err}");
         }
     }
 
     #[test]
     fn tls_settings_are_checked_and_named() {
-        let cfg = Config::merge(
-            &args(&["--tls-self-signed"]),
-            FileConfig::default(),
-            "agg.toml",
+        let cfg = load(&["--tls-self-signed"], "").expect("valid");
+        assert_eq!(cfg.tls.mode, TlsMode::SelfSigned { names: vec![] });
+        let cfg = load(
+            &[],
+            "tls_self_signed = true\ntls_names = [\"fleet.example\"]",
         )
         .expect("valid");
-        assert_eq!(cfg.tls.mode, TlsMode::SelfSigned { names: vec![] });
-        let file: FileConfig =
-            toml::from_str("tls_self_signed = true\ntls_names = [\"fleet.example\"]")
-                .expect("toml");
-        let cfg = Config::merge(&args(&[]), file, "agg.toml").expect("valid");
         assert_eq!(
             cfg.tls.mode,
             TlsMode::SelfSigned {
@@ -635,11 +479,13 @@ mod tests {
                 "tls_client_ca",
                 "/nonexistent/ca.pem",
             ),
+            (
+                "tls_self_signed = true\ntls_cert = \"/x/c.pem\"\ntls_key = \"/x/k.pem\"",
+                "tls_self_signed",
+                "cannot be combined",
+            ),
         ] {
-            let file: FileConfig = toml::from_str(text).expect("toml");
-            let err = Config::merge(&args(&[]), file, "agg.toml")
-                .expect_err(text)
-                .to_string();
+            let err = load(&[], text).expect_err(text).to_string();
             assert!(
                 err.contains(&format!("key `{key}`")) && err.contains(reason),
                 "{err}"

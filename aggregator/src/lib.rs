@@ -16,16 +16,17 @@
 //!   timeout, a cap per address, logged accept failures.
 //! - [`auth`] — agent tokens, users, sessions and API tokens: secrets,
 //!   passwords and policy; their rows are the store's.
-//! - [`admin`] — the `token`, `host` and `user` commands.
+//! - [`cli`] — the command line: run flags, `--test-webhook`, and the
+//!   `token`, `host`, `user` and `api-token` commands.
 //! - [`telemetry`] — the aggregator's own counters and the `/metrics` text.
 //!
 //! [`run`] starts everything on listeners the caller bound, so tests can
 //! run a real aggregator on port 0.
 
-pub mod admin;
 pub mod alerts;
 pub mod api;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod conn;
 pub mod connected;
@@ -80,16 +81,8 @@ fn dashboard_url(config: &Config, listeners: &Listeners) -> String {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
             let addr = listeners.http.local_addr().unwrap_or(config.http_listen);
-            format!("{}://{addr}", http_scheme(config))
+            format!("{}://{addr}", config.http_scheme())
         }
-    }
-}
-
-pub(crate) fn http_scheme(config: &Config) -> &'static str {
-    if config.tls.mode == tls::TlsMode::Off {
-        "http"
-    } else {
-        "https"
     }
 }
 
@@ -118,7 +111,7 @@ fn enroll_command(
     };
     format!(
         "fleetwatch-agent --aggregator {}://{host}:{}{trust} --token {secret}",
-        http_scheme(config),
+        config.http_scheme(),
         grpc.port()
     )
 }
@@ -144,13 +137,55 @@ impl Listeners {
     }
 }
 
-/// Runs the aggregator until `shutdown` is cancelled.
+/// Runs the aggregator until `shutdown` is cancelled: loads TLS, opens the
+/// store, starts the shared parts and the background tasks, then serves
+/// gRPC and HTTP until shutdown, and closes the store last.
 pub async fn run(
     config: Config,
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     // TLS first: a bad certificate should stop start-up before anything runs.
+    let server_tls = load_server_tls(&config)?;
+    let store = open_store(&config).await?;
+    set_up_agent_tokens(&config, &store, &listeners, server_tls.as_ref()).await?;
+    let tasks = TaskTracker::new();
+    let core = start_core(&config, &listeners, store, &tasks, &shutdown).await?;
+    let grpc_addr = listeners.grpc.local_addr().ok();
+    let http_addr = listeners.http.local_addr().ok();
+    if server_tls.is_none() {
+        warn_if_unencrypted([grpc_addr, http_addr].into_iter().flatten());
+    }
+    let grpc_service = grpc_service(&core, &shutdown);
+    let app = http_app(&config, http_addr, &core, &shutdown);
+    let store = core.store.clone();
+    drop(core);
+    let (grpc, http) = serve(
+        listeners,
+        server_tls,
+        config.limits,
+        grpc_service,
+        app,
+        &shutdown,
+    )?;
+
+    tracing::info!(grpc = ?grpc_addr, http = ?http_addr, db = %config.db.display(), "aggregator started");
+    if let Some(addr) = http_addr {
+        tracing::info!("dashboard and API at {}://{addr}/", config.http_scheme());
+    }
+    let (grpc, http) = tokio::join!(grpc, http);
+    tasks.close();
+    tasks.wait().await;
+    store.close().await;
+    grpc?;
+    http?;
+    tracing::info!("aggregator stopped");
+    Ok(())
+}
+
+/// The TLS configs of both listeners (`None` without TLS), logged with the
+/// certificate's fingerprint.
+fn load_server_tls(config: &Config) -> Result<Option<tls::ServerTls>, Error> {
     let server_tls = tls::ServerTls::load(&config.tls, &config.db)?;
     if let Some(tls) = &server_tls {
         tracing::info!(
@@ -166,24 +201,64 @@ pub async fn run(
             );
         }
     }
-    let store = store::SqliteStore::open_with(&config.db, config.storage)
+    Ok(server_tls)
+}
+
+/// The database, opened (and migrated) with the configured options.
+async fn open_store(config: &Config) -> Result<store::SqliteStore, Error> {
+    store::SqliteStore::open_with(&config.db, config.storage)
         .await
         .map_err(|source| Error::Store {
             path: config.db.clone(),
             source,
-        })?;
-    auth::agent_tokens::sync_config_token(&store, config.agent_token.as_deref(), model::now_ms())
+        })
+}
+
+/// Keeps the config's agent token in the database, and on a first start
+/// without any token makes one and logs how to enroll an agent with it.
+async fn set_up_agent_tokens(
+    config: &Config,
+    store: &store::SqliteStore,
+    listeners: &Listeners,
+    server_tls: Option<&tls::ServerTls>,
+) -> Result<(), Error> {
+    auth::agent_tokens::sync_config_token(store, config.agent_token.as_deref(), model::now_ms())
         .await?;
-    if let Some(secret) =
-        auth::agent_tokens::enrollment(&store, &config.db, model::now_ms()).await?
+    if let Some(secret) = auth::agent_tokens::enrollment(store, &config.db, model::now_ms()).await?
     {
         let addr = listeners.grpc.local_addr().unwrap_or(config.grpc_listen);
-        let fingerprint = server_tls.as_ref().map(|t| t.fingerprint.as_str());
+        let fingerprint = server_tls.map(|t| t.fingerprint.as_str());
         tracing::info!(
             "enroll an agent with: {}",
-            enroll_command(&config, addr, fingerprint, &secret)
+            enroll_command(config, addr, fingerprint, &secret)
         );
     }
+    Ok(())
+}
+
+/// What both servers share: the store and the state kept beside it, the
+/// live hub, who is connected, the agent gate, counters, the batching
+/// writer and the alerting.
+struct Core {
+    store: store::SqliteStore,
+    latest: store::Latest,
+    hub: hub::Hub,
+    connected: connected::Connected,
+    gate: auth::agent_access::AgentGate,
+    telemetry: telemetry::Telemetry,
+    writer: store::Writer,
+    alerts: alerts::Alerts,
+}
+
+/// Loads the hosts' latest state, starts the shared parts, the background
+/// tasks (gate, WAL checkpoints, retention) and the alerting.
+async fn start_core(
+    config: &Config,
+    listeners: &Listeners,
+    store: store::SqliteStore,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<Core, Error> {
     // Once, before anything reads or writes it.
     let latest = store::Latest::load(&store)
         .await
@@ -203,7 +278,6 @@ pub async fn run(
     );
     let telemetry = telemetry::Telemetry::new(Some(config.db.clone()));
     let writer = store::Writer::spawn(std::sync::Arc::new(store.clone()), telemetry.clone());
-    let tasks = TaskTracker::new();
 
     tasks.spawn(gate.clone().watch(shutdown.clone()));
     tasks.spawn(store::sqlite::checkpoint::run(
@@ -217,15 +291,37 @@ pub async fn run(
         config.alerts.history_retention(),
         shutdown.clone(),
     ));
+    let alerts = start_alerts(config, listeners, &store, &hub, &telemetry, tasks, shutdown).await?;
+    Ok(Core {
+        store,
+        latest,
+        hub,
+        connected,
+        gate,
+        telemetry,
+        writer,
+        alerts,
+    })
+}
 
+/// The webhook notifier and the alert engine's task.
+async fn start_alerts(
+    config: &Config,
+    listeners: &Listeners,
+    store: &store::SqliteStore,
+    hub: &hub::Hub,
+    telemetry: &telemetry::Telemetry,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<alerts::Alerts, Error> {
     let notifier = alerts::notify::Notifier::spawn(
         config.alerts.webhooks.clone(),
         config.alerts.notify.clone(),
-        Some(dashboard_url(&config, &listeners)),
+        Some(dashboard_url(config, listeners)),
         shutdown.clone(),
     );
     telemetry.watch_notifier(notifier.clone());
-    let alerts = alerts::Alerts::start(
+    alerts::Alerts::start(
         alerts::service::Parts {
             rules: config.rules.clone(),
             store: store.clone(),
@@ -234,40 +330,71 @@ pub async fn run(
             restart_grace: config.alerts.restart_grace(),
         },
         shutdown.clone(),
-        &tasks,
+        tasks,
     )
     .await
-    .map_err(|source| Error::Alerts(Box::new(source)))?;
+    .map_err(|source| Error::Alerts(Box::new(source)))
+}
 
-    let ingest = ingest::IngestService::new(
-        store.clone(),
-        writer,
-        latest.clone(),
-        hub.clone(),
-        alerts.clone(),
-        connected.clone(),
-        gate.clone(),
-        telemetry.clone(),
-        shutdown.clone(),
-    );
-    let grpc_addr = listeners.grpc.local_addr().ok();
-    let http_addr = listeners.http.local_addr().ok();
-    if server_tls.is_none() {
-        for addr in [grpc_addr, http_addr].into_iter().flatten() {
-            if !addr.ip().is_loopback() {
-                tracing::warn!(
-                    %addr,
-                    "UNENCRYPTED: listening in plain text on a non-loopback address; samples and \
-                     API traffic can be read and altered on the network. Set tls_cert and \
-                     tls_key (or tls_self_signed = true) to serve TLS"
-                );
-            }
+/// Says loudly that a non-loopback listener serves plain text.
+fn warn_if_unencrypted(addrs: impl Iterator<Item = SocketAddr>) {
+    for addr in addrs {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                %addr,
+                "UNENCRYPTED: listening in plain text on a non-loopback address; samples and \
+                 API traffic can be read and altered on the network. Set tls_cert and \
+                 tls_key (or tls_self_signed = true) to serve TLS"
+            );
         }
     }
-    let read_requires_login = match http_addr {
-        Some(addr) => config.auth.read.requires_login(addr),
-        None => config.auth.read.requires_login(config.http_listen),
-    };
+}
+
+/// The gRPC ingest service; `ingest::server` serves it.
+fn grpc_service(core: &Core, shutdown: &CancellationToken) -> ingest::IngestService {
+    ingest::IngestService::new(
+        core.store.clone(),
+        core.writer.clone(),
+        core.latest.clone(),
+        core.hub.clone(),
+        core.alerts.clone(),
+        core.connected.clone(),
+        core.gate.clone(),
+        core.telemetry.clone(),
+        shutdown.clone(),
+    )
+}
+
+/// The HTTP API and dashboard, with the read policy in force logged.
+fn http_app(
+    config: &Config,
+    http_addr: Option<SocketAddr>,
+    core: &Core,
+    shutdown: &CancellationToken,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr> {
+    api::router(api::AppState {
+        store: core.store.clone(),
+        latest: core.latest.clone(),
+        connected: core.connected.clone(),
+        hub: core.hub.clone(),
+        alerts: core.alerts.clone(),
+        started: Instant::now(),
+        shutdown: shutdown.clone(),
+        auth: http_auth(config, http_addr),
+        gate: core.gate.clone(),
+        telemetry: core.telemetry.clone(),
+    })
+    .into_make_service_with_connect_info::<SocketAddr>()
+}
+
+/// Whether reads need a login on this listener (logged, with a warning for
+/// open reads on a non-loopback address), and the `Host` names answered
+/// while reads are open.
+fn http_auth(config: &Config, http_addr: Option<SocketAddr>) -> api::auth::HttpAuth {
+    let read_requires_login = config
+        .auth
+        .read
+        .requires_login(http_addr.unwrap_or(config.http_listen));
     if let Some(addr) = http_addr
         && !read_requires_login
         && !addr.ip().is_loopback()
@@ -287,40 +414,38 @@ pub async fn run(
             "is open; changes need an admin"
         }
     );
-    let mut auth = api::auth::HttpAuth::new(
+    let auth = api::auth::HttpAuth::new(
         read_requires_login,
         config.auth.session_ttl,
         config.tls.mode != tls::TlsMode::Off,
     );
-    if !read_requires_login {
-        let tls_names = match &config.tls.mode {
-            tls::TlsMode::SelfSigned { names } => names.as_slice(),
-            _ => &[],
-        };
-        auth = auth.with_allowed_hosts(auth::hosts::AllowedHosts::new(
-            http_addr.unwrap_or(config.http_listen),
-            config.public_url.as_deref(),
-            tls_names,
-        ));
+    if read_requires_login {
+        return auth;
     }
-    let app = api::router(api::AppState {
-        store: store.clone(),
-        latest,
-        connected,
-        hub,
-        alerts,
-        started: Instant::now(),
-        shutdown: shutdown.clone(),
-        auth,
-        gate,
-        telemetry,
-    })
-    .into_make_service_with_connect_info::<SocketAddr>();
+    let tls_names = match &config.tls.mode {
+        tls::TlsMode::SelfSigned { names } => names.as_slice(),
+        _ => &[],
+    };
+    auth.with_allowed_hosts(auth::hosts::AllowedHosts::new(
+        http_addr.unwrap_or(config.http_listen),
+        config.public_url.as_deref(),
+        tls_names,
+    ))
+}
 
-    let limits = config.limits;
-    let (grpc, http): (Server, Server) = match server_tls {
+/// Both servers on the listeners, behind the connection limits, over TLS
+/// when configured; they stop on `shutdown`.
+fn serve(
+    listeners: Listeners,
+    server_tls: Option<tls::ServerTls>,
+    limits: conn::Limits,
+    grpc_service: ingest::IngestService,
+    app: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr>,
+    shutdown: &CancellationToken,
+) -> Result<(Server, Server), Error> {
+    let http_local = listeners.http.local_addr().map_err(Error::Http)?;
+    let servers: (Server, Server) = match server_tls {
         None => {
-            let http_local = listeners.http.local_addr().map_err(Error::Http)?;
             let grpc_rx = conn::listen::spawn_plain(
                 listeners.grpc,
                 limits,
@@ -335,7 +460,7 @@ pub async fn run(
                 shutdown.clone(),
                 "http",
             );
-            let grpc = ingest::server::serve_plain(ingest, grpc_rx, shutdown.clone());
+            let grpc = ingest::server::serve_plain(grpc_service, grpc_rx, shutdown.clone());
             // `tap_io` makes axum hand the peer address to `ConnectInfo`
             // for any listener whose address is a `SocketAddr`.
             let listener = axum::serve::ListenerExt::tap_io(
@@ -350,7 +475,6 @@ pub async fn run(
             )
         }
         Some(server_tls) => {
-            let http_local = listeners.http.local_addr().map_err(Error::Http)?;
             let grpc_rx = tls::spawn_acceptor(
                 listeners.grpc,
                 server_tls.grpc,
@@ -365,7 +489,7 @@ pub async fn run(
                 shutdown.clone(),
                 "http",
             );
-            let grpc = ingest::server::serve_tls(ingest, grpc_rx, shutdown.clone());
+            let grpc = ingest::server::serve_tls(grpc_service, grpc_rx, shutdown.clone());
             let listener = axum::serve::ListenerExt::tap_io(
                 tls::HttpsListener::new(http_rx, http_local),
                 |_| {},
@@ -378,20 +502,7 @@ pub async fn run(
             )
         }
     };
-
-    tracing::info!(grpc = ?grpc_addr, http = ?http_addr, db = %config.db.display(), "aggregator started");
-    if let Some(addr) = http_addr {
-        tracing::info!("dashboard and API at {}://{addr}/", http_scheme(&config));
-    }
-
-    let (grpc, http) = tokio::join!(grpc, http);
-    tasks.close();
-    tasks.wait().await;
-    store.close().await;
-    grpc?;
-    http?;
-    tracing::info!("aggregator stopped");
-    Ok(())
+    Ok(servers)
 }
 
 #[cfg(test)]

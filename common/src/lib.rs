@@ -3,7 +3,8 @@
 //! - [`pem`] — certificates and keys from PEM files, SHA-256 fingerprints,
 //!   and the one rustls crypto provider (ring) both sides use.
 //! - [`signal`] — stopping on SIGTERM or Ctrl-C through a cancellation token.
-//! - [`config`] — taking a setting from a flag or the config file.
+//! - [`config`] — layered configuration (defaults, TOML file, environment,
+//!   flags) with errors naming the file or flag, the key and the reason.
 //! - [`logging`] — `tracing` to stderr, the level from `RUST_LOG`.
 
 pub mod config;

@@ -63,23 +63,7 @@ const AGGREGATOR: Rules = Rules {
             why: "who is connected is `connected`, host ids are `ids`",
         },
     ],
-    allowed: &[
-        Allowed {
-            from: "config",
-            to: "admin",
-            why: "config.rs holds the CLI's subcommand enum; the CLI move (issue 14) removes it",
-        },
-        Allowed {
-            from: "auth",
-            to: "config",
-            why: "auth/admin.rs is the `user` and `api-token` commands; the CLI move removes it",
-        },
-        Allowed {
-            from: "auth",
-            to: ROOT,
-            why: "auth/admin.rs uses `crate::http_scheme`; the CLI move removes it",
-        },
-    ],
+    allowed: &[],
 };
 
 const AGENT: Rules = Rules {
@@ -88,12 +72,7 @@ const AGENT: Rules = Rules {
     // collectors build `sample::Sample`.
     external_allowed_in: &["shipper", "spool", "tls", "wire"],
     forbidden: &[],
-    allowed: &[Allowed {
-        from: "collect",
-        to: "config",
-        why: "the worker groups' config types live in config.rs; the config move (issue 14) \
-              puts them beside the collectors",
-    }],
+    allowed: &[],
 };
 
 /// Which top-level module names which, with the files that do.

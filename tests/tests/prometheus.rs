@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use fleetwatch_aggregator::auth::policy::ReadPolicy;
+use fleetwatch_aggregator::auth::config::ReadPolicy;
 use fleetwatch_aggregator::model::Role;
 use fleetwatch_proto as wire;
 use fleetwatch_tests::{Aggregator, RawStream, now_ms, sample, wait_for};

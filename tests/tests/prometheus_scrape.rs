@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use fleetwatch_aggregator::auth::policy::ReadPolicy;
+use fleetwatch_aggregator::auth::config::ReadPolicy;
 use fleetwatch_aggregator::model::Role;
 use fleetwatch_tests::{Aggregator, RawStream, now_ms, sample, wait_for};
 use serde_json::Value;

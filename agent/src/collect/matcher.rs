@@ -3,10 +3,28 @@
 //! process-event thread, which must classify a process the moment it
 //! starts, before a short-lived one is gone.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
 
 use super::procfs;
-use crate::config::{Matcher, WorkerGroupConfig};
+
+/// How a worker group recognises its processes (checked and compiled from
+/// the config by `config::workers`).
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    Cmdline(Regex),
+    ProcessName(String),
+    Exe(PathBuf),
+}
+
+/// One worker group: its name, matcher and how many must be alive.
+#[derive(Debug, Clone)]
+pub struct WorkerGroupConfig {
+    pub name: String,
+    pub matcher: Matcher,
+    pub min_alive: u32,
+}
 
 /// A process that matched a group.
 #[derive(Debug, Clone, PartialEq, Eq)]

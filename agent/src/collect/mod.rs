@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use crate::sample::Sample;
 
-use crate::config::WorkerGroupConfig;
+use matcher::WorkerGroupConfig;
 use restart_file::RestartFile;
 use system::{SystemCollector, SystemConfig};
 use workers::WorkerCollector;

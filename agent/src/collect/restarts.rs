@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::matcher;
+use super::matcher::WorkerGroupConfig;
 use super::proc_events::{Event, ProcEvents, ProcEventsError};
-use crate::config::WorkerGroupConfig;
 
 #[derive(Debug, Clone, Copy)]
 struct Member {

@@ -21,10 +21,10 @@ use std::time::Instant;
 
 use crate::sample::{GroupStatus, Worker};
 
+use super::matcher::WorkerGroupConfig;
 use super::matcher::{self, Classified};
 use super::procfs::{self, Stat};
 use super::restarts::EventWatcher;
-use crate::config::WorkerGroupConfig;
 
 /// What we know about a pid present in /proc.
 #[derive(Debug)]
@@ -358,7 +358,7 @@ fn cpu_percent(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Matcher;
+    use crate::collect::matcher::Matcher;
     use regex::Regex;
     use std::process::{Child, Command};
 

@@ -338,7 +338,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::defaults::builtin_rules;
+    use crate::alerts::config::builtin_rules;
     use crate::alerts::fixtures::*;
     use crate::alerts::rules::{Comparison, Severity};
     use crate::alerts::threshold::Threshold;

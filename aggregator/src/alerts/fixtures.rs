@@ -1,6 +1,6 @@
 //! Test fixtures shared by the alert tests: hosts, samples, pools, disks.
 
-use super::defaults::builtin_rules;
+use super::config::builtin_rules;
 use super::engine::Engine;
 use super::instance::{AlertState, Transition};
 use super::rules::Severity;

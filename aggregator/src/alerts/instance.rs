@@ -337,7 +337,7 @@ mod tests {
         clear: Option<f64>,
         for_secs: u64,
     ) -> Rule {
-        let mut r = crate::alerts::defaults::builtin_rules().remove(0);
+        let mut r = crate::alerts::config::builtin_rules().remove(0);
         r.metric = Metric::CpuPercent;
         r.comparison = cmp;
         r.warning = warning.map(Threshold::Value);

@@ -315,7 +315,7 @@ mod tests {
         critical: Option<f64>,
         clear: Option<f64>,
     ) -> Rule {
-        let mut r = crate::alerts::defaults::builtin_rules().remove(0);
+        let mut r = crate::alerts::config::builtin_rules().remove(0);
         r.comparison = comparison;
         r.warning = warning.map(Threshold::Value);
         r.critical = critical.map(Threshold::Value);

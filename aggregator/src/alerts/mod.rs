@@ -2,7 +2,7 @@
 //!
 //! - [`rules`] — one alert rule as configured: metric, comparison,
 //!   thresholds, `for`, scope; validation and globs.
-//! - [`defaults`] — the `[alerts]` config section: built-in rules, their
+//! - [`config`] — the `[alerts]` config section: built-in rules, their
 //!   overrides by name, own rules; `AlertsConfig::build` yields the rule set.
 //! - [`engine`] — the pure state machine over rule × host × scope instances,
 //!   fed samples (`observe`) and time (`tick`), returning transitions.
@@ -16,7 +16,8 @@
 //!   the newest sample per host when the engine falls behind.
 //! - [`service`] — the task that owns the engine: feeds it samples and
 //!   ticks, records, publishes and notifies its transitions.
-//! - [`notify`] — webhook receivers, retries, repeats.
+//! - [`notify`] — webhook receivers, retries, repeats; `[[alerts.webhooks]]`
+//!   and `[alerts.notify]` are checked in `notify::config`.
 //! - `measure` — what a rule reads from a sample and how values are worded.
 //!
 //! The engine is synchronous and reads no clock: the caller passes `now_ms`,
@@ -24,7 +25,7 @@
 //! engine the still-firing alerts (`restore`) after a restart.
 
 pub mod alert_history;
-pub mod defaults;
+pub mod config;
 pub mod engine;
 #[cfg(test)]
 mod fixtures;
@@ -40,7 +41,7 @@ pub mod threshold;
 pub use crate::model::AlertEvent;
 pub use crate::store::alerts::{AlertFilter, AlertRecord};
 pub use alert_history::AlertHistory;
-pub use defaults::{AlertsConfig, RuleOverride, builtin_rules};
+pub use config::{AlertsConfig, RuleOverride, builtin_rules};
 pub use engine::Engine;
 pub use instance::{AlertInstance, AlertState, Transition};
 pub use rules::{Comparison, Metric, Rule, RuleError, Severity};

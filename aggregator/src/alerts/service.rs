@@ -285,7 +285,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::alerts::defaults::builtin_rules;
+    use crate::alerts::config::builtin_rules;
     use crate::alerts::fixtures::{cpu, host};
     use crate::alerts::rules::{Comparison, Metric};
     use crate::alerts::threshold::Threshold;

@@ -6,10 +6,11 @@
 //! hashed by [`password`]) and get a session cookie ([`sessions`]); scripts
 //! send an API token ([`api_tokens`]) as `Authorization: Bearer`. Either
 //! carries a [`Role`]: `read` sees everything, `admin` may also change
-//! things. [`policy`] says whether reading needs a login at all;
-//! `api::auth` enforces all of it on every request and offers the `Reader`
-//! and `Admin` extractors; [`login_limiter`] slows down password guessing;
-//! [`admin`] is the `user` and `api-token` commands.
+//! things. [`config`] (the `[auth]` section) says whether reading needs a
+//! login at all; `api::auth` enforces all of it on every request and offers
+//! the `Reader` and `Admin` extractors; [`login_limiter`] slows down
+//! password guessing. The `user` and `api-token` commands are in
+//! `crate::cli`.
 //!
 //! - [`secret`] — generating and hashing tokens.
 //! - [`agent_tokens`] — agent tokens and host ownership: names, secrets,
@@ -23,15 +24,14 @@
 //! - [`hosts`] — the `Host` names answered while reads are open (DNS
 //!   rebinding).
 
-pub mod admin;
 pub mod agent_access;
 pub mod agent_tokens;
 pub mod api_tokens;
+pub mod config;
 pub mod failure_limiter;
 pub mod hosts;
 pub mod login_limiter;
 pub mod password;
-pub mod policy;
 pub mod quota;
 pub mod secret;
 pub mod sessions;

@@ -6,7 +6,10 @@
 //! off the accept loop, so one slow or hostile client cannot stall the
 //! others, and hands finished connections to ingest's gRPC server
 //! (`ingest::server`) and to axum ([`HttpsListener`]). Protocol-neutral
-//! below HTTP: nothing here names tonic.
+//! below HTTP: nothing here names tonic. [`config`] checks the `tls_*` keys
+//! of the config into a [`TlsConfig`].
+
+pub mod config;
 
 use std::io;
 use std::net::SocketAddr;

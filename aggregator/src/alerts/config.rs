@@ -1,5 +1,7 @@
 //! The `[alerts]` config section: built-in rules that work with no config,
-//! per-name overrides of them, and the operator's own rules.
+//! per-name overrides of them, the operator's own rules, and how long
+//! history is kept. Its `[[alerts.webhooks]]` and `[alerts.notify]` are
+//! checked by `notify::config`, beside the code they configure.
 //!
 //! ```toml
 //! [alerts.defaults.cpu]          # built-ins: cpu, steal, memory, disk,
@@ -62,6 +64,16 @@ impl AlertsConfig {
 
     pub fn restart_grace(&self) -> Duration {
         self.restart_grace.unwrap_or(DEFAULT_RESTART_GRACE)
+    }
+
+    /// The rules in force (see [`AlertsConfig::build`]), once the whole
+    /// section is checked: rules, then webhooks, then notification
+    /// settings. The error says which entry and key.
+    pub fn rules_in_force(&self) -> Result<Vec<Rule>, String> {
+        let rules = self.build().map_err(|e| e.to_string())?;
+        super::notify::validate_webhooks(&self.webhooks).map_err(|e| e.to_string())?;
+        self.notify.validate().map_err(|e| e.to_string())?;
+        Ok(rules)
     }
 }
 

@@ -1,13 +1,20 @@
-//! The `[auth]` settings: whether reading needs a login, and how long a
-//! session lasts. Writing always needs an admin; that is not configurable.
+//! The `[auth]` section: whether reading needs a login (also
+//! `--read-auth`), and how long a session lasts. Writing always needs an
+//! admin; that is not configurable.
+//!
+//! ```toml
+//! [auth]
+//! read = "auto"          # or "login" or "open"
+//! session_ttl = "12h"
+//! ```
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Whether the dashboard, REST reads and the WebSocket need a login.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ReadPolicy {
     /// Open when the HTTP listener is a loopback address, login otherwise.
@@ -49,6 +56,33 @@ pub struct AuthConfig {
 /// Shortest and longest session lifetimes accepted.
 pub const MIN_SESSION_TTL: Duration = Duration::from_secs(1);
 pub const MAX_SESSION_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
+
+impl AuthFileConfig {
+    /// The settings in force; the error is the key (`auth.…`) and why.
+    pub fn build(&self) -> Result<AuthConfig, (String, String)> {
+        let defaults = AuthConfig::default();
+        let session_ttl = match &self.session_ttl {
+            None => defaults.session_ttl,
+            Some(text) => {
+                let invalid = |reason: String| ("auth.session_ttl".to_owned(), reason);
+                let d = humantime::parse_duration(text)
+                    .map_err(|e| invalid(format!("`{text}` is not a duration: {e}")))?;
+                if !(MIN_SESSION_TTL..=MAX_SESSION_TTL).contains(&d) {
+                    return Err(invalid(format!(
+                        "`{text}` must be from {} to {}",
+                        humantime::format_duration(MIN_SESSION_TTL),
+                        humantime::format_duration(MAX_SESSION_TTL)
+                    )));
+                }
+                d
+            }
+        };
+        Ok(AuthConfig {
+            read: self.read.unwrap_or(defaults.read),
+            session_ttl,
+        })
+    }
+}
 
 impl Default for AuthConfig {
     fn default() -> Self {
