@@ -58,6 +58,17 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(15);
 pub const CREDENTIAL_RECHECK: Duration = Duration::from_secs(5);
 /// How long one write to a client may take before the client is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Snapshots and subscription details built at once, across all clients:
+/// one, so that at least one runtime thread is always left to ingest.
+/// Building one for a large fleet is the costly part of a connection (the
+/// whole fleet's latest state as JSON); a storm of connections, or clients
+/// that resubscribe and never read, would otherwise build hundreds at once,
+/// taking the cores from ingest and holding their intermediate memory
+/// together. The rest wait their turn; the permit is held while building,
+/// not while sending, so a client that does not read holds none.
+const BUILDS_AT_ONCE: usize = 1;
+static BUILDS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(BUILDS_AT_ONCE);
+
 /// A client that lags this many times within [`LAG_WINDOW`] is dropped
 /// instead of being resynchronised again.
 const MAX_LAGS: usize = 3;
@@ -250,7 +261,10 @@ impl Client {
                 self.subscribed = hosts.into_iter().collect();
                 let mut hosts: Vec<&String> = self.subscribed.iter().collect();
                 hosts.sort();
-                let details = snapshot::details(&self.state.latest, hosts.iter().copied())?;
+                let details = {
+                    let _turn = BUILDS.acquire().await;
+                    snapshot::details(&self.state.latest, hosts.iter().copied())?
+                };
                 self.send_json(&json!({"type": "subscribed", "hosts": hosts}))
                     .await?;
                 for detail in details {
@@ -281,12 +295,15 @@ impl Client {
     }
 
     async fn send_snapshot(&mut self) -> Result<(), Disconnect> {
-        let text = snapshot::snapshot(
-            &self.state.latest,
-            &self.state.connected,
-            &self.state.alerts,
-            &self.subscribed,
-        )?;
+        let text = {
+            let _turn = BUILDS.acquire().await;
+            snapshot::snapshot(
+                &self.state.latest,
+                &self.state.connected,
+                &self.state.alerts,
+                &self.subscribed,
+            )?
+        };
         self.send(Message::Text(text)).await
     }
 
