@@ -126,6 +126,17 @@ impl Args {
     }
 }
 
+/// Waits for every client and keeps the errors of those that failed.
+async fn errors_of(mut clients: JoinSet<Result<()>>) -> Vec<String> {
+    let mut errors = Vec::new();
+    while let Some(result) = clients.join_next().await {
+        if let Ok(Err(e)) = result {
+            errors.push(format!("{e:#}"));
+        }
+    }
+    errors
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
@@ -234,13 +245,7 @@ async fn main() -> Result<()> {
                     stop_at,
                 ));
             }
-            let mut errors = Vec::new();
-            while let Some(result) = clients.join_next().await {
-                if let Ok(Err(e)) = result {
-                    errors.push(format!("{e:#}"));
-                }
-            }
-            errors
+            errors_of(clients).await
         })
     };
 
@@ -259,13 +264,7 @@ async fn main() -> Result<()> {
                     stop_at,
                 ));
             }
-            let mut errors = Vec::new();
-            while let Some(result) = clients.join_next().await {
-                if let Ok(Err(e)) = result {
-                    errors.push(format!("{e:#}"));
-                }
-            }
-            errors
+            errors_of(clients).await
         })
     };
 

@@ -259,16 +259,21 @@ impl Client {
                         .await;
                 }
                 self.subscribed = hosts.into_iter().collect();
-                let mut hosts: Vec<&String> = self.subscribed.iter().collect();
+                let mut hosts: Vec<String> = self.subscribed.iter().cloned().collect();
                 hosts.sort();
-                let details = {
-                    let _turn = BUILDS.acquire().await;
-                    snapshot::details(&self.state.latest, hosts.iter().copied())?
-                };
                 self.send_json(&json!({"type": "subscribed", "hosts": hosts}))
                     .await?;
-                for detail in details {
-                    self.send(Message::Text(detail)).await?;
+                // One host's detail built and sent at a time: a client that
+                // does not read holds one, not its whole subscription.
+                let latest = self.state.latest.clone();
+                for host in hosts {
+                    let details = {
+                        let _turn = BUILDS.acquire().await;
+                        snapshot::details(&latest, std::iter::once(&host))?
+                    };
+                    for detail in details {
+                        self.send(Message::Text(detail)).await?;
+                    }
                 }
                 Ok(())
             }
