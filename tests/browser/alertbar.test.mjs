@@ -115,7 +115,8 @@ describe('alert bar, silences and history in a real browser', () => {
     assert.equal(await page.locator('[data-count="critical"] .count-n').textContent(), '9', 'a silenced alert is not counted as critical');
 
     await page.click('nav.pages a[href="#/silences"]');
-    assert.equal(await page.locator('nav.pages a[href="#/silences"]').getAttribute('aria-current'), 'page');
+    // The router marks the link on the hashchange that follows the click.
+    await waitFor('the Silences link marked current', async () => (await page.locator('nav.pages a[href="#/silences"]').getAttribute('aria-current')) === 'page', 5000);
     const listed = page.locator('#silences-table tbody tr');
     await waitFor('the silence listed', async () => (await listed.count()) === 1, 5000);
     assert.match(await listed.textContent(), /rule worker_pool · host bar-a · pool a0/);
