@@ -491,7 +491,7 @@ fn serve(
             );
             let grpc = ingest::server::serve_tls(grpc_service, grpc_rx, shutdown.clone());
             let listener = axum::serve::ListenerExt::tap_io(
-                tls::HttpsListener::new(http_rx, http_local),
+                conn::listen::ChannelListener::new(http_rx, http_local),
                 |_| {},
             );
             let http = axum::serve(listener, app)

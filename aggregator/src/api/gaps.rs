@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::openapi::ErrorBody;
-use super::params::parse_time;
+use super::params::parse_window;
 use crate::model::now_ms;
 use crate::store::{Gap, GapStore};
 
@@ -40,15 +40,12 @@ pub async fn list(
     query: Result<Query<GapParams>, QueryRejection>,
 ) -> ApiResult<Json<Vec<Gap>>> {
     let Query(params) = query?;
-    let now = now_ms();
-    let to = match &params.to {
-        Some(v) => parse_time("to", v, now)?,
-        None => now,
-    };
-    let from = match &params.from {
-        Some(v) => parse_time("from", v, now)?,
-        None => to.saturating_sub(86_400_000),
-    };
+    let (from, to) = parse_window(
+        params.from.as_deref(),
+        params.to.as_deref(),
+        now_ms(),
+        86_400_000,
+    )?;
     if from > to {
         return Err(ApiError::bad_param("from", "must not be after `to`"));
     }

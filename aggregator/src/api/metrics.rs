@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::openapi::ErrorBody;
-use super::params::{parse_step, parse_time};
+use super::params::{parse_step, parse_window};
 use crate::model::{TimestampMs, now_ms};
 use crate::store::history_query::{self, Metric};
 use crate::store::{Bucket, CurrentSample, HistoryQuery, HostState, Tier};
@@ -100,15 +100,12 @@ pub async fn history(
         .metric
         .ok_or_else(|| ApiError::bad_param("metric", "is required"))?;
     let metric = Metric::parse(&metric_name).map_err(|e| ApiError::bad_param("metric", e))?;
-    let now = now_ms();
-    let to = match &params.to {
-        Some(v) => parse_time("to", v, now)?,
-        None => now,
-    };
-    let from = match &params.from {
-        Some(v) => parse_time("from", v, now)?,
-        None => (to - 3_600_000).max(0),
-    };
+    let (from, to) = parse_window(
+        params.from.as_deref(),
+        params.to.as_deref(),
+        now_ms(),
+        3_600_000,
+    )?;
     if from >= to {
         return Err(ApiError::bad_param("from", "must be before `to`"));
     }

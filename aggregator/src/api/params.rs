@@ -29,6 +29,26 @@ pub fn parse_time(name: &str, value: &str, now_ms: TimestampMs) -> Result<Timest
     Ok(at)
 }
 
+/// A query's `from`/`to` window: `to` defaults to now, `from` to
+/// `default_span_ms` before `to` (not before 1970). Whether an empty or
+/// inverted window is allowed is the caller's to say.
+pub fn parse_window(
+    from: Option<&str>,
+    to: Option<&str>,
+    now_ms: TimestampMs,
+    default_span_ms: i64,
+) -> Result<(TimestampMs, TimestampMs), ApiError> {
+    let to = match to {
+        Some(v) => parse_time("to", v, now_ms)?,
+        None => now_ms,
+    };
+    let from = match from {
+        Some(v) => parse_time("from", v, now_ms)?,
+        None => to.saturating_sub(default_span_ms).max(0),
+    };
+    Ok((from, to))
+}
+
 fn parse_unbounded(name: &str, value: &str, now_ms: TimestampMs) -> Result<TimestampMs, ApiError> {
     let value = value.trim();
     if value == "now" {
@@ -86,6 +106,27 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_800_000_000_000;
+
+    #[test]
+    fn a_window_defaults_to_a_span_before_now() {
+        assert_eq!(
+            parse_window(None, None, NOW, 3_600_000).ok(),
+            Some((NOW - 3_600_000, NOW))
+        );
+        assert_eq!(
+            parse_window(Some("-2h"), Some("-1h"), NOW, 60_000).ok(),
+            Some((NOW - 7_200_000, NOW - 3_600_000))
+        );
+        assert_eq!(
+            parse_window(None, Some("0"), NOW, 60_000).ok(),
+            Some((0, 0)),
+            "not before 1970"
+        );
+        let err = parse_window(None, Some("soon"), NOW, 60_000)
+            .expect_err("bad to")
+            .to_string();
+        assert!(err.contains("`to`"), "{err}");
+    }
 
     #[test]
     fn parses_times() {

@@ -5,7 +5,7 @@
 //! first start and reused after. [`spawn_acceptor`] runs the TLS handshakes
 //! off the accept loop, so one slow or hostile client cannot stall the
 //! others, and hands finished connections to ingest's gRPC server
-//! (`ingest::server`) and to axum ([`HttpsListener`]). Protocol-neutral
+//! (`ingest::server`) and to axum (`conn::listen::ChannelListener`). Protocol-neutral
 //! below HTTP: nothing here names tonic. [`config`] checks the `tls_*` keys
 //! of the config into a [`TlsConfig`].
 
@@ -267,35 +267,6 @@ fn handshake_hint(error: &io::Error) -> &'static str {
             "the client rejected this certificate (check its CA file or pin)"
         }
         _ => "",
-    }
-}
-
-/// The TLS HTTP listener as axum sees it.
-pub struct HttpsListener {
-    rx: mpsc::Receiver<(TlsStream<Tcp>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl HttpsListener {
-    pub fn new(rx: mpsc::Receiver<(TlsStream<Tcp>, SocketAddr)>, local: SocketAddr) -> Self {
-        Self { rx, local }
-    }
-}
-
-impl axum::serve::Listener for HttpsListener {
-    type Io = TlsStream<Tcp>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(pair) => pair,
-            // The acceptor stopped (shutdown): nothing more will come.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }
 
