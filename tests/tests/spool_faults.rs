@@ -424,11 +424,15 @@ async fn through_a_faulty_proxy(host: &str, fault: u8) -> Result<()> {
     // for the next run: kept, not lost. A sample may be both stored and
     // spooled (committed, its ack still on the wire when the agent
     // stopped): the resend is stored once, as idempotence makes sure.
+    ensure!(stamps.is_sorted(), "samples come back in time order");
+    // The spool's leftovers may be older than samples stored after them
+    // (live samples go first, the backlog after): merge them in order.
     let left: Vec<i64> = spooled(&state)
         .into_iter()
         .filter(|t| !stamps.contains(t))
         .collect();
     stamps.extend(left);
+    stamps.sort_unstable();
     check_series(&stamps, &[])?;
     pool.close().await;
     agg.stop().await
