@@ -239,6 +239,7 @@ impl Engine {
             .collect();
         let out = self.end_all(keys, Cause::Gone, now_ms);
         self.hosts.remove(host_id);
+        self.restarts.forget(host_id);
         out
     }
 

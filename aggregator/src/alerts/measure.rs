@@ -172,10 +172,12 @@ pub(super) fn readings(
     }
 }
 
-/// Recent `restarts` counter values per (host, pool), for `worker_restarts`.
+/// Recent `restarts` counter values per host and pool, for
+/// `worker_restarts`. Only changes are kept (with the first value seen as
+/// a baseline): a steady counter costs one entry, not one per sample.
 #[derive(Debug, Default)]
 pub(super) struct RestartTracker {
-    history: HashMap<(String, String), VecDeque<(TimestampMs, u64)>>,
+    history: HashMap<String, HashMap<String, VecDeque<(TimestampMs, u64)>>>,
     /// How far back to keep (the longest window of any rule).
     keep: Duration,
 }
@@ -189,28 +191,42 @@ impl RestartTracker {
     }
 
     /// Records the host's pool counters; forgets pools no longer reported.
+    /// Touches only this host's pools, whatever the fleet's size.
     pub fn record(&mut self, host_id: &str, sample: &Sample, now_ms: TimestampMs) {
         let keep_ms = i64::try_from(self.keep.as_millis()).unwrap_or(i64::MAX);
-        self.history
-            .retain(|(h, pool), _| h != host_id || sample.groups.iter().any(|g| &g.name == pool));
+        if !self.history.contains_key(host_id) {
+            self.history.insert(host_id.to_owned(), HashMap::new());
+        }
+        let Some(pools) = self.history.get_mut(host_id) else {
+            return;
+        };
+        pools.retain(|pool, _| sample.groups.iter().any(|g| &g.name == pool));
         for group in &sample.groups {
-            let entries = self
-                .history
-                .entry((host_id.to_owned(), group.name.clone()))
-                .or_default();
-            // A counter that went down means the agent restarted and counts afresh.
-            if entries
-                .back()
-                .is_some_and(|&(_, last)| last > group.restarts)
-            {
-                entries.clear();
+            if !pools.contains_key(&group.name) {
+                pools.insert(group.name.clone(), VecDeque::new());
             }
-            entries.push_back((now_ms, group.restarts));
+            let Some(entries) = pools.get_mut(&group.name) else {
+                continue;
+            };
+            match entries.back() {
+                // A counter that went down means the agent restarted and counts afresh.
+                Some(&(_, last)) if last > group.restarts => {
+                    entries.clear();
+                    entries.push_back((now_ms, group.restarts));
+                }
+                Some(&(_, last)) if last == group.restarts => {}
+                _ => entries.push_back((now_ms, group.restarts)),
+            }
             // Keep one entry at or before the oldest window start, as baseline.
             while entries.len() > 1 && entries[1].0 <= now_ms.saturating_sub(keep_ms) {
                 entries.pop_front();
             }
         }
+    }
+
+    /// Forgets a host (it was removed).
+    pub fn forget(&mut self, host_id: &str) {
+        self.history.remove(host_id);
     }
 
     /// How much the counter rose within `window` before `now_ms`.
@@ -221,7 +237,7 @@ impl RestartTracker {
         now_ms: TimestampMs,
         window: Duration,
     ) -> f64 {
-        let Some(entries) = self.history.get(&(host_id.to_owned(), pool.to_owned())) else {
+        let Some(entries) = self.history.get(host_id).and_then(|pools| pools.get(pool)) else {
             return 0.0;
         };
         let start = now_ms.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
@@ -379,6 +395,19 @@ mod tests {
         t.record("h", &sample(1), 710_000);
         assert_eq!(t.increase("h", "api", 710_000, w), 0.0);
         assert_eq!(t.increase("h", "other", 710_000, w), 0.0);
+        // A steady counter keeps one entry, however many samples come.
+        for i in 0..1_000 {
+            t.record("h", &sample(1), 720_000 + i * 1_000);
+        }
+        assert_eq!(t.history["h"]["api"].len(), 1);
+        t.record("h", &sample(4), 1_800_000);
+        assert_eq!(t.increase("h", "api", 1_800_000, w), 3.0);
+        // Another host's pools are its own; a forgotten host has none.
+        t.record("g", &sample(50), 1_800_000);
+        assert_eq!(t.increase("h", "api", 1_800_000, w), 3.0);
+        t.forget("h");
+        assert_eq!(t.increase("h", "api", 1_800_000, w), 0.0);
+        assert_eq!(t.increase("g", "api", 1_800_000, w), 0.0);
     }
 
     #[test]
