@@ -25,22 +25,25 @@ pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Invalid {
 
 /// Identifiers (host ids, worker group names) go into URLs, SQL parameters
 /// and the page: a small alphabet, bounded length.
-pub fn check_id(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
+pub fn check_id(field: impl std::fmt::Display, value: &str, max: usize) -> Result<(), Invalid> {
     if value.is_empty() || value.len() > max {
-        return Err(invalid(field, format!("must be 1 to {max} characters")));
+        return Err(invalid(
+            field.to_string(),
+            format!("must be 1 to {max} characters"),
+        ));
     }
     if !value
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
     {
         return Err(invalid(
-            field,
+            field.to_string(),
             "may contain only letters, digits, `.`, `-` and `_`",
         ));
     }
     // Ids become path segments (URLs, links): `.` and `..` are not names.
     if value.chars().all(|c| c == '.') {
-        return Err(invalid(field, "must not be only dots"));
+        return Err(invalid(field.to_string(), "must not be only dots"));
     }
     Ok(())
 }

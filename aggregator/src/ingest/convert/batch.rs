@@ -51,26 +51,27 @@ pub fn batch(b: wire::Batch, host: &HostInfo, now_ms: TimestampMs) -> Result<Vec
     }
     bounded("batch.samples", &b.samples, MAX_SAMPLES_PER_BATCH)?;
     let declared: HashSet<&str> = host.worker_groups.iter().map(|g| g.name.as_str()).collect();
+    let samples = At::root("samples");
     b.samples
         .into_iter()
         .enumerate()
-        .map(|(i, s)| sample(&format!("samples[{i}]"), s, &declared, now_ms))
+        .map(|(i, s)| sample(samples.item(i), s, &declared, now_ms))
         .collect()
 }
 
-fn declared_group(field: String, name: &str, declared: &HashSet<&str>) -> Result<(), Invalid> {
+fn declared_group(field: At<'_>, name: &str, declared: &HashSet<&str>) -> Result<(), Invalid> {
     if declared.contains(name) {
         Ok(())
     } else {
         Err(invalid(
-            field,
+            field.to_string(),
             format!("`{name}` is not a worker group this agent declared in its Hello"),
         ))
     }
 }
 
 fn sample(
-    at: &str,
+    at: At<'_>,
     mut s: wire::Sample,
     declared: &HashSet<&str>,
     now_ms: TimestampMs,
@@ -78,7 +79,7 @@ fn sample(
     let ts = s.timestamp_ms;
     if ts > now_ms + MAX_FUTURE_MS {
         return Err(invalid(
-            format!("{at}.timestamp_ms"),
+            at.field("timestamp_ms").to_string(),
             format!(
                 "{ts} is {} s ahead of the aggregator's clock",
                 (ts - now_ms) / 1000
@@ -87,45 +88,48 @@ fn sample(
     }
     if ts < now_ms - MAX_AGE_MS {
         return Err(invalid(
-            format!("{at}.timestamp_ms"),
+            at.field("timestamp_ms").to_string(),
             format!("{ts} is more than 7 days old"),
         ));
     }
     let system = s
         .system
-        .ok_or_else(|| invalid(format!("{at}.system"), "is missing"))?;
+        .ok_or_else(|| invalid(at.field("system").to_string(), "is missing"))?;
     // One oversized list must not silence the host: past its bound a list
     // is cut (the agent counts what it left out), the sample still stored.
     s.workers.truncate(MAX_WORKERS_PER_SAMPLE);
     s.groups.truncate(MAX_GROUPS);
+    let workers_at = at.field("workers");
     let workers: Vec<Worker> = s
         .workers
         .into_iter()
         .enumerate()
-        .map(|(i, w)| worker(&format!("{at}.workers[{i}]"), w, declared))
+        .map(|(i, w)| worker(workers_at.item(i), w, declared))
         .collect::<Result<_, _>>()?;
     // A process may be in two groups, but only once in each.
     let mut seen = HashSet::with_capacity(workers.len());
     for (i, w) in workers.iter().enumerate() {
         if !seen.insert((w.group.as_str(), w.pid)) {
             return Err(invalid(
-                format!("{at}.workers[{i}].pid"),
+                workers_at.item(i).field("pid").to_string(),
                 format!("pid {} is listed twice in group `{}`", w.pid, w.group),
             ));
         }
     }
     let mut named = HashSet::with_capacity(s.groups.len());
+    let groups_at = at.field("groups");
     let groups = s
         .groups
         .into_iter()
         .enumerate()
         .map(|(i, g)| {
-            let field = format!("{at}.groups[{i}]");
-            check_id(&format!("{field}.name"), &g.name, MAX_GROUP_NAME)?;
-            declared_group(format!("{field}.name"), &g.name, declared)?;
+            let group = groups_at.item(i);
+            let field = group.field("name");
+            check_id(field, &g.name, MAX_GROUP_NAME)?;
+            declared_group(field, &g.name, declared)?;
             if !named.insert(g.name.clone()) {
                 return Err(invalid(
-                    format!("{field}.name"),
+                    field.to_string(),
                     format!("group `{}` is listed twice", g.name),
                 ));
             }
@@ -139,96 +143,97 @@ fn sample(
         .collect::<Result<_, Invalid>>()?;
     Ok(Sample {
         timestamp_ms: ts,
-        system: system_metrics(&format!("{at}.system"), system)?,
+        system: system_metrics(at.field("system"), system)?,
         workers,
         groups,
     })
 }
 
-fn system_metrics(at: &str, mut m: wire::SystemMetrics) -> Result<SystemMetrics, Invalid> {
-    let f = |name: &str| format!("{at}.{name}");
-    bounded(&f("cpu_per_core"), &m.cpu_per_core, MAX_CORES)?;
+fn system_metrics(at: At<'_>, mut m: wire::SystemMetrics) -> Result<SystemMetrics, Invalid> {
+    let f = |name| at.field(name);
+    let cores = f("cpu_per_core");
+    let filesystems = f("filesystems");
+    let interfaces = f("interfaces");
+    bounded(cores, &m.cpu_per_core, MAX_CORES)?;
     m.filesystems.truncate(MAX_FILESYSTEMS);
-    bounded(&f("interfaces"), &m.interfaces, MAX_INTERFACES)?;
+    bounded(interfaces, &m.interfaces, MAX_INTERFACES)?;
     // Rates up to 1 PB/s and loads up to a million: beyond is a broken agent.
     const RATE: f64 = 1e15;
     const LOAD: f64 = 1e6;
     Ok(SystemMetrics {
-        cpu_percent: percent(&f("cpu_percent"), m.cpu_percent)?,
+        cpu_percent: percent(f("cpu_percent"), m.cpu_percent)?,
         cpu_per_core: m
             .cpu_per_core
             .iter()
             .enumerate()
-            .map(|(i, v)| percent(&f(&format!("cpu_per_core[{i}]")), *v))
+            .map(|(i, v)| percent(cores.item(i), *v))
             .collect::<Result<_, _>>()?,
-        cpu_iowait_percent: percent(&f("cpu_iowait_percent"), m.cpu_iowait_percent)?,
-        cpu_steal_percent: percent(&f("cpu_steal_percent"), m.cpu_steal_percent)?,
-        load1: number(&f("load1"), m.load1, LOAD)?,
-        load5: number(&f("load5"), m.load5, LOAD)?,
-        load15: number(&f("load15"), m.load15, LOAD)?,
+        cpu_iowait_percent: percent(f("cpu_iowait_percent"), m.cpu_iowait_percent)?,
+        cpu_steal_percent: percent(f("cpu_steal_percent"), m.cpu_steal_percent)?,
+        load1: number(f("load1"), m.load1, LOAD)?,
+        load5: number(f("load5"), m.load5, LOAD)?,
+        load15: number(f("load15"), m.load15, LOAD)?,
         memory_total_bytes: m.memory_total_bytes,
         memory_used_bytes: within(
-            at,
-            "memory_used_bytes",
+            f("memory_used_bytes"),
             m.memory_used_bytes,
             m.memory_total_bytes,
         )?,
         memory_available_bytes: within(
-            at,
-            "memory_available_bytes",
+            f("memory_available_bytes"),
             m.memory_available_bytes,
             m.memory_total_bytes,
         )?,
         swap_total_bytes: m.swap_total_bytes,
-        swap_used_bytes: within(at, "swap_used_bytes", m.swap_used_bytes, m.swap_total_bytes)?,
+        swap_used_bytes: within(f("swap_used_bytes"), m.swap_used_bytes, m.swap_total_bytes)?,
         filesystems: m
             .filesystems
             .into_iter()
             .enumerate()
-            .map(|(i, fs)| filesystem(&f(&format!("filesystems[{i}]")), fs))
+            .map(|(i, fs)| filesystem(filesystems.item(i), fs))
             .collect::<Result<_, _>>()?,
         disk_read_bytes_per_sec: number(
-            &f("disk_read_bytes_per_sec"),
+            f("disk_read_bytes_per_sec"),
             m.disk_read_bytes_per_sec,
             RATE,
         )?,
         disk_write_bytes_per_sec: number(
-            &f("disk_write_bytes_per_sec"),
+            f("disk_write_bytes_per_sec"),
             m.disk_write_bytes_per_sec,
             RATE,
         )?,
-        net_rx_bytes_per_sec: number(&f("net_rx_bytes_per_sec"), m.net_rx_bytes_per_sec, RATE)?,
-        net_tx_bytes_per_sec: number(&f("net_tx_bytes_per_sec"), m.net_tx_bytes_per_sec, RATE)?,
+        net_rx_bytes_per_sec: number(f("net_rx_bytes_per_sec"), m.net_rx_bytes_per_sec, RATE)?,
+        net_tx_bytes_per_sec: number(f("net_tx_bytes_per_sec"), m.net_tx_bytes_per_sec, RATE)?,
         interfaces: m
             .interfaces
             .into_iter()
             .enumerate()
-            .map(|(i, n)| interface(&f(&format!("interfaces[{i}]")), n, RATE))
+            .map(|(i, n)| interface(interfaces.item(i), n, RATE))
             .collect::<Result<_, _>>()?,
         uptime_secs: m.uptime_secs,
         process_count: m.process_count,
     })
 }
 
-fn filesystem(at: &str, fs: wire::Filesystem) -> Result<Filesystem, Invalid> {
+fn filesystem(at: At<'_>, fs: wire::Filesystem) -> Result<Filesystem, Invalid> {
     if fs.mount_point.is_empty() {
-        return Err(invalid(format!("{at}.mount_point"), "is empty"));
+        return Err(invalid(at.field("mount_point").to_string(), "is empty"));
     }
     if fs.available_bytes > fs.total_bytes {
         return Err(invalid(
-            format!("{at}.available_bytes"),
+            at.field("available_bytes").to_string(),
             "is more than total_bytes",
         ));
     }
     if fs.used_bytes > fs.total_bytes {
         return Err(invalid(
-            format!("{at}.used_bytes"),
+            at.field("used_bytes").to_string(),
             "is more than total_bytes",
         ));
     }
     if fs.used_bytes.saturating_add(fs.available_bytes) > fs.total_bytes {
         return Err(invalid(
-            format!("{at}.used_bytes"),
+            at.field("used_bytes").to_string(),
             "plus available_bytes is more than total_bytes",
         ));
     }
@@ -240,49 +245,37 @@ fn filesystem(at: &str, fs: wire::Filesystem) -> Result<Filesystem, Invalid> {
         fs.used_bytes
     };
     Ok(Filesystem {
-        mount_point: text(&format!("{at}.mount_point"), fs.mount_point, MAX_PATH)?,
-        fs_type: text(&format!("{at}.fs_type"), fs.fs_type, MAX_TEXT)?,
-        device: text(&format!("{at}.device"), fs.device, MAX_PATH)?,
+        mount_point: text(at.field("mount_point"), fs.mount_point, MAX_PATH)?,
+        fs_type: text(at.field("fs_type"), fs.fs_type, MAX_TEXT)?,
+        device: text(at.field("device"), fs.device, MAX_PATH)?,
         total_bytes: fs.total_bytes,
         available_bytes: fs.available_bytes,
         used_bytes,
     })
 }
 
-fn interface(at: &str, n: wire::NetInterface, max_rate: f64) -> Result<NetInterface, Invalid> {
+fn interface(at: At<'_>, n: wire::NetInterface, max_rate: f64) -> Result<NetInterface, Invalid> {
     if n.name.is_empty() {
-        return Err(invalid(format!("{at}.name"), "is empty"));
+        return Err(invalid(at.field("name").to_string(), "is empty"));
     }
     Ok(NetInterface {
-        rx_bytes_per_sec: number(
-            &format!("{at}.rx_bytes_per_sec"),
-            n.rx_bytes_per_sec,
-            max_rate,
-        )?,
-        tx_bytes_per_sec: number(
-            &format!("{at}.tx_bytes_per_sec"),
-            n.tx_bytes_per_sec,
-            max_rate,
-        )?,
+        rx_bytes_per_sec: number(at.field("rx_bytes_per_sec"), n.rx_bytes_per_sec, max_rate)?,
+        tx_bytes_per_sec: number(at.field("tx_bytes_per_sec"), n.tx_bytes_per_sec, max_rate)?,
         // Linux names are at most 15 bytes; allow other systems some room.
-        name: text(&format!("{at}.name"), n.name, 64)?,
+        name: text(at.field("name"), n.name, 64)?,
     })
 }
 
-fn worker(at: &str, w: wire::Worker, declared: &HashSet<&str>) -> Result<Worker, Invalid> {
-    check_id(&format!("{at}.group"), &w.group, MAX_GROUP_NAME)?;
-    declared_group(format!("{at}.group"), &w.group, declared)?;
+fn worker(at: At<'_>, w: wire::Worker, declared: &HashSet<&str>) -> Result<Worker, Invalid> {
+    check_id(at.field("group"), &w.group, MAX_GROUP_NAME)?;
+    declared_group(at.field("group"), &w.group, declared)?;
     Ok(Worker {
         group: w.group,
         pid: w.pid,
-        name: text(&format!("{at}.name"), w.name, MAX_TEXT)?,
-        cmdline: text(&format!("{at}.cmdline"), w.cmdline, MAX_CMDLINE)?,
-        state: text(&format!("{at}.state"), w.state, 32)?,
-        cpu_percent: number(
-            &format!("{at}.cpu_percent"),
-            w.cpu_percent,
-            100.0 * 65_536.0,
-        )?,
+        name: text(at.field("name"), w.name, MAX_TEXT)?,
+        cmdline: text(at.field("cmdline"), w.cmdline, MAX_CMDLINE)?,
+        state: text(at.field("state"), w.state, 32)?,
+        cpu_percent: number(at.field("cpu_percent"), w.cpu_percent, 100.0 * 65_536.0)?,
         rss_bytes: w.rss_bytes,
         threads: w.threads,
         start_time_secs: w.start_time_secs,

@@ -3,7 +3,7 @@
 
 use fleetwatch_proto as wire;
 
-use super::limits::{MAX_GROUPS, MAX_TEXT, bounded, text};
+use super::limits::{At, MAX_GROUPS, MAX_TEXT, bounded, text};
 use crate::ids::{Invalid, MAX_GROUP_NAME, check_host_id, check_id, invalid};
 use crate::model::{HostInfo, WorkerGroup};
 
@@ -21,12 +21,9 @@ pub fn hello(h: wire::Hello) -> Result<HostInfo, Invalid> {
     }
     bounded("hello.worker_groups", &h.worker_groups, MAX_GROUPS)?;
     let mut worker_groups = Vec::with_capacity(h.worker_groups.len());
+    let groups = At::root("hello.worker_groups");
     for (i, g) in h.worker_groups.into_iter().enumerate() {
-        check_id(
-            &format!("hello.worker_groups[{i}].name"),
-            &g.name,
-            MAX_GROUP_NAME,
-        )?;
+        check_id(groups.item(i).field("name"), &g.name, MAX_GROUP_NAME)?;
         worker_groups.push(WorkerGroup {
             name: g.name,
             min_alive: g.min_alive,

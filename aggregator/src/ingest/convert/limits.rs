@@ -1,6 +1,8 @@
 //! The bounds on what an agent may send, and the field checks the
 //! conversions share: each error names the field and says what is wrong.
 
+use std::fmt;
+
 use crate::ids::{Invalid, invalid};
 
 /// Largest gRPC message the aggregator decodes.
@@ -22,50 +24,111 @@ pub const MAX_FUTURE_MS: i64 = 30 * 1000;
 /// How old a sample may be (an agent that buffered through a long outage).
 pub const MAX_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
 
+/// Where a field is in a message (`samples[0].workers[3].cmdline`),
+/// written out only when a check of it fails: the thousands of fields of a
+/// batch cost nothing to name while they pass.
+#[derive(Debug, Clone, Copy)]
+pub struct At<'a> {
+    parent: Option<&'a At<'a>>,
+    name: &'a str,
+    index: Option<usize>,
+}
+
+impl<'a> At<'a> {
+    /// A top-level field of the message.
+    pub const fn root(name: &'a str) -> Self {
+        Self {
+            parent: None,
+            name,
+            index: None,
+        }
+    }
+
+    /// A field of this one.
+    pub fn field(&'a self, name: &'a str) -> At<'a> {
+        At {
+            parent: Some(self),
+            name,
+            index: None,
+        }
+    }
+
+    /// An entry of this list.
+    pub fn item(&'a self, index: usize) -> At<'a> {
+        At {
+            parent: Some(self),
+            name: "",
+            index: Some(index),
+        }
+    }
+}
+
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(parent) = self.parent {
+            parent.fmt(f)?;
+            if !self.name.is_empty() {
+                f.write_str(".")?;
+            }
+        }
+        f.write_str(self.name)?;
+        if let Some(i) = self.index {
+            write!(f, "[{i}]")?;
+        }
+        Ok(())
+    }
+}
+
 /// `used` of `total` for memory and swap: more used than there is means a
 /// broken or hostile agent (and percentages in the zillions).
-pub fn within(at: &str, name: &str, value: u64, total: u64) -> Result<u64, Invalid> {
+pub fn within(field: impl fmt::Display, value: u64, total: u64) -> Result<u64, Invalid> {
     if value > total {
         return Err(invalid(
-            format!("{at}.{name}"),
+            field.to_string(),
             format!("is {value}, more than the total {total}"),
         ));
     }
     Ok(value)
 }
 
-pub fn text(field: &str, value: String, max: usize) -> Result<String, Invalid> {
+pub fn text(field: impl fmt::Display, value: String, max: usize) -> Result<String, Invalid> {
     if value.len() > max {
         return Err(invalid(
-            field,
+            field.to_string(),
             format!("is {} bytes, more than {max}", value.len()),
         ));
     }
     Ok(value)
 }
 
-pub fn number(field: &str, value: f64, max: f64) -> Result<f64, Invalid> {
+pub fn number(field: impl fmt::Display, value: f64, max: f64) -> Result<f64, Invalid> {
     if !value.is_finite() {
-        return Err(invalid(field, format!("is not a finite number ({value})")));
+        return Err(invalid(
+            field.to_string(),
+            format!("is not a finite number ({value})"),
+        ));
     }
     if value < 0.0 {
-        return Err(invalid(field, format!("is negative ({value})")));
+        return Err(invalid(field.to_string(), format!("is negative ({value})")));
     }
     if value > max {
-        return Err(invalid(field, format!("is {value}, more than {max}")));
+        return Err(invalid(
+            field.to_string(),
+            format!("is {value}, more than {max}"),
+        ));
     }
     Ok(value)
 }
 
 /// A percentage; a hair over 100 (rounding in the kernel's counters) is clamped.
-pub fn percent(field: &str, value: f64) -> Result<f64, Invalid> {
+pub fn percent(field: impl fmt::Display, value: f64) -> Result<f64, Invalid> {
     Ok(number(field, value, 101.0)?.min(100.0))
 }
 
-pub fn bounded<T>(field: &str, list: &[T], max: usize) -> Result<(), Invalid> {
+pub fn bounded<T>(field: impl fmt::Display, list: &[T], max: usize) -> Result<(), Invalid> {
     if list.len() > max {
         Err(invalid(
-            field,
+            field.to_string(),
             format!("has {} entries, more than {max}", list.len()),
         ))
     } else {
