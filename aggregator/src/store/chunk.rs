@@ -201,23 +201,30 @@ impl Builder {
     pub fn push(&mut self, row: &Row) {
         let i = self.ts.len();
         self.ts.push(row.ts);
+        // A row's values are sorted by key, like the columns: walk both in
+        // step. A value out of order (never from `series::flatten`) is
+        // found by a search instead.
+        let mut at = 0;
         for (key, v) in &row.values {
-            let at = match self.columns.binary_search_by_key(key, |c| c.key) {
-                Ok(at) => at,
-                Err(at) => {
-                    self.columns.insert(
-                        at,
-                        Column {
-                            key: *key,
-                            present: Vec::new(),
-                            deltas: Vec::new(),
-                            last: 0,
-                        },
-                    );
-                    at
-                }
-            };
+            if at > 0 && self.columns[at - 1].key >= *key {
+                at = self.columns.partition_point(|c| c.key < *key);
+            }
+            while self.columns.get(at).is_some_and(|c| c.key < *key) {
+                at += 1;
+            }
+            if self.columns.get(at).is_none_or(|c| c.key != *key) {
+                self.columns.insert(
+                    at,
+                    Column {
+                        key: *key,
+                        present: Vec::new(),
+                        deltas: Vec::new(),
+                        last: 0,
+                    },
+                );
+            }
             let column = &mut self.columns[at];
+            at += 1;
             if column.present.len() <= i / 8 {
                 column.present.resize(i / 8 + 1, 0);
             }
@@ -311,6 +318,32 @@ mod tests {
         // Far smaller than the rows themselves.
         let decoded: usize = rows.iter().map(|r| r.values.len() * 16).sum();
         assert!(b.heap_bytes() < decoded, "{} vs {decoded}", b.heap_bytes());
+    }
+
+    #[test]
+    fn a_row_out_of_key_order_lands_in_its_columns() {
+        let (a, b, c) = (Key::host(1), Key::host(2), Key::host(3));
+        let rows = [
+            Row {
+                ts: 0,
+                values: vec![(a, 1), (c, 3)],
+            },
+            Row {
+                ts: 1000,
+                values: vec![(c, 30), (a, 10), (b, 20)],
+            },
+            Row {
+                ts: 2000,
+                values: vec![(b, 200)],
+            },
+        ];
+        let mut builder = Builder::default();
+        for r in &rows {
+            builder.push(r);
+        }
+        let mut sorted = rows.to_vec();
+        sorted[1].values.sort_by_key(|(k, _)| *k);
+        assert_eq!(builder.rows(), sorted);
     }
 
     #[test]
