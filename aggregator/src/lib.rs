@@ -73,6 +73,8 @@ pub enum Error {
     Alerts(Box<alerts::AlertsError>),
     #[error("agent tokens: {0}")]
     Tokens(#[from] auth::agent_tokens::TokenError),
+    #[error("cannot start the sample writer's thread: {0}")]
+    Writer(std::io::Error),
 }
 
 /// Where people reach the dashboard, for links in notifications.
@@ -277,7 +279,8 @@ async fn start_core(
         ),
     );
     let telemetry = telemetry::Telemetry::new(Some(config.db.clone()));
-    let writer = store::Writer::spawn(std::sync::Arc::new(store.clone()), telemetry.clone());
+    let writer = store::Writer::spawn(std::sync::Arc::new(store.clone()), telemetry.clone())
+        .map_err(Error::Writer)?;
 
     tasks.spawn(gate.clone().watch(shutdown.clone()));
     tasks.spawn(store::sqlite::checkpoint::run(
