@@ -6,6 +6,9 @@ use fleetwatch_aggregator::cli::{self, Cli};
 use fleetwatch_aggregator::{Config, Listeners};
 use tokio_util::sync::CancellationToken;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let command_line = Cli::parse();
