@@ -124,19 +124,36 @@ pub struct Listeners {
     pub http: TcpListener,
 }
 
+/// Connections the kernel holds for the aggregator to accept (capped by
+/// `net.core.somaxconn`). The standard library's 128 reset agents when a
+/// fleet of thousands reconnects at once, after a restart or an outage.
+const LISTEN_BACKLOG: u32 = 4096;
+
 impl Listeners {
     /// Binds the addresses from the config.
     pub async fn bind(config: &Config) -> Result<Self, Error> {
-        let bind = |addr: SocketAddr| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| Error::Listen { addr, source })
-        };
         Ok(Self {
-            grpc: bind(config.grpc_listen).await?,
-            http: bind(config.http_listen).await?,
+            grpc: listen(config.grpc_listen)?,
+            http: listen(config.http_listen)?,
         })
     }
+}
+
+/// A listening socket on `addr` with the aggregator's backlog.
+fn listen(addr: SocketAddr) -> Result<TcpListener, Error> {
+    let listen = || {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As the standard library's bind does: a restarted aggregator gets
+        // its port back while the old connections are in TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    listen().map_err(|source| Error::Listen { addr, source })
 }
 
 /// Runs the aggregator until `shutdown` is cancelled: loads TLS, opens the
@@ -535,5 +552,38 @@ mod tests {
         let any: SocketAddr = "0.0.0.0:7400".parse().unwrap();
         let command = enroll_command(&plain, any, None, "fwa_x");
         assert!(!command.contains("0.0.0.0"), "{command}");
+    }
+
+    /// Hundreds of agents connecting at once, before the aggregator accepts
+    /// any: the kernel queues them all (with the standard library's backlog
+    /// of 128 the rest time out or are reset).
+    #[tokio::test]
+    async fn a_fleet_connecting_at_once_is_queued_not_refused() {
+        let config = Config {
+            grpc_listen: "127.0.0.1:0".parse().unwrap(),
+            http_listen: "127.0.0.1:0".parse().unwrap(),
+            ..Config::default()
+        };
+        let listeners = Listeners::bind(&config).await.unwrap();
+        let addr = listeners.grpc.local_addr().unwrap();
+        // The kernel caps every backlog at somaxconn (4096 since Linux 5.4).
+        let cap: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(4096);
+        let n = cap.min(600);
+        let connects = (0..n).map(|_| {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(3),
+                tokio::net::TcpStream::connect(addr),
+            )
+        });
+        let results = futures_util::future::join_all(connects).await;
+        let connected = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+        assert_eq!(connected, n, "connected before any accept");
+        // And they are all there to accept.
+        for _ in 0..n {
+            listeners.grpc.accept().await.unwrap();
+        }
     }
 }
