@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::guarded::Permit;
 use super::{Guarded, Limits, PerAddress, Until};
 
 /// How long the accept loop waits after a failed accept.
@@ -33,22 +34,7 @@ pub fn spawn_plain(
         _ => limits.http_header_timeout,
     };
     tokio::spawn(async move {
-        loop {
-            let (tcp, peer) = tokio::select! {
-                () = shutdown.cancelled() => return,
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        tracing::warn!(listener = what, error = %e, "accept failed");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
-                        continue;
-                    }
-                },
-            };
-            let Some(permit) = admit(&cap, peer, what) else {
-                continue;
-            };
-            let _ = tcp.set_nodelay(true);
+        while let Some((tcp, peer, permit)) = next(&listener, &cap, what, &shutdown).await {
             let conn = Guarded::new(tcp, permit, until, first_timeout, limits.idle_timeout);
             if tx.send((conn, peer)).await.is_err() {
                 return;
@@ -58,12 +44,38 @@ pub fn spawn_plain(
     rx
 }
 
-/// A place under the cap for `peer`, or a log line and `None`.
-pub(crate) fn admit(
+/// The next connection on `listener` whose address is under the cap, with
+/// its place, Nagle off; `None` once `shutdown` comes. A failed accept (out
+/// of descriptors and the like) is logged and retried after a pause. Both
+/// the plain and the TLS accept loops take their connections from here.
+pub(crate) async fn next(
+    listener: &TcpListener,
     cap: &PerAddress,
-    peer: SocketAddr,
     what: &'static str,
-) -> Option<super::guarded::Permit> {
+    shutdown: &CancellationToken,
+) -> Option<(TcpStream, SocketAddr, Permit)> {
+    loop {
+        let (tcp, peer) = tokio::select! {
+            () = shutdown.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(listener = what, error = %e, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        let Some(permit) = admit(cap, peer, what) else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        return Some((tcp, peer, permit));
+    }
+}
+
+/// A place under the cap for `peer`, or a log line and `None`.
+fn admit(cap: &PerAddress, peer: SocketAddr, what: &'static str) -> Option<Permit> {
     let permit = cap.admit(peer.ip());
     if permit.is_none() {
         tracing::warn!(

@@ -204,23 +204,9 @@ pub fn spawn_acceptor(
     let acceptor = TlsAcceptor::from(config);
     let cap = crate::conn::PerAddress::new(limits.connections_per_address);
     tokio::spawn(async move {
-        loop {
-            let (tcp, peer) = tokio::select! {
-                () = shutdown.cancelled() => return,
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off, keep serving.
-                        tracing::warn!(listener = what, error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-            };
-            let Some(permit) = crate::conn::listen::admit(&cap, peer, what) else {
-                continue;
-            };
-            let _ = tcp.set_nodelay(true);
+        while let Some((tcp, peer, permit)) =
+            crate::conn::listen::next(&listener, &cap, what, &shutdown).await
+        {
             // The handshake has its own deadline; then the idle timeout.
             let tcp = crate::conn::Guarded::new(
                 tcp,
