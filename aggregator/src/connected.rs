@@ -107,6 +107,16 @@ impl Connected {
         ids
     }
 
+    /// The hosts with an open stream, read in one pass under one lock:
+    /// what a listing of every host looks its hosts up in (asking
+    /// `contains` per host scans every stream per host).
+    pub fn online(&self) -> std::collections::HashSet<String> {
+        self.inner.lock().map_or_else(
+            |_| Default::default(),
+            |m| m.values().map(|s| s.host_id.clone()).collect(),
+        )
+    }
+
     pub fn contains(&self, host_id: &str) -> bool {
         self.inner
             .lock()
@@ -149,8 +159,16 @@ mod tests {
         // The stale stream ends after the host reconnected: still online.
         assert!(!connected.remove(1, "web-1"));
         assert!(connected.contains("web-1"));
+        assert_eq!(
+            connected.online(),
+            ["web-1", "db-1"].map(String::from).into_iter().collect()
+        );
         assert!(connected.remove(2, "web-1"));
         assert!(!connected.contains("web-1"));
+        assert_eq!(
+            connected.online(),
+            ["db-1".to_owned()].into_iter().collect()
+        );
         assert_eq!(connected.count(), 1);
     }
 

@@ -83,13 +83,14 @@ pub struct HostView {
     security((), ("bearer" = []), ("session" = [])),
 )]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<HostView>>> {
+    let online = state.connected.online();
     Ok(Json(
         state
             .latest
             .hosts()
             .iter()
             .map(|host| {
-                let online = state.connected.contains(&host.info.host_id);
+                let online = online.contains(&host.info.host_id);
                 HostView {
                     record: host.record(),
                     online,

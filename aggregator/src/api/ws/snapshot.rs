@@ -97,13 +97,14 @@ pub fn snapshot(
     subscribed: &HashSet<String>,
 ) -> Result<Utf8Bytes, serde_json::Error> {
     let states = latest.hosts();
+    let online = connected.online();
     let hosts = states
         .iter()
         .map(|host| SnapshotHost {
             info: &host.info,
             first_seen_ms: host.first_seen_ms,
             last_seen_ms: host.last_seen_ms,
-            online: connected.contains(&host.info.host_id),
+            online: online.contains(&host.info.host_id),
             summary: host.newest.as_deref().map(Summary::of_sample),
             detail: subscribed
                 .contains(&host.info.host_id)
