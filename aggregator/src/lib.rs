@@ -571,7 +571,11 @@ mod tests {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(4096);
-        let n = cap.min(600);
+        if cap <= 129 {
+            eprintln!("somaxconn is {cap}: no backlog above 128 can be shown here");
+            return;
+        }
+        let n = cap.min(300);
         let connects = (0..n).map(|_| {
             tokio::time::timeout(
                 std::time::Duration::from_secs(3),
